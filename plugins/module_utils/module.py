@@ -1,0 +1,96 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, vdi.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The one base class of the collection's modules.
+
+It merges the shared connection options into the module's argument spec, checks them
+before any request, opens the provider adapter, turns every collection error into one
+``fail_json`` message (never a traceback), and exits with the per-desktop results, the
+summary and the diff.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.vdi.fleet.plugins.module_utils.connection import (
+    SECRET_OPTIONS, build_adapter, connection_argument_spec, resolve_connection)
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import VdiFleetError
+from ansible_collections.vdi.fleet.plugins.module_utils.service import summarize
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
+
+
+class VdiFleetModule:
+    """Wraps AnsibleModule by composition (``self.module``)."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = connection_argument_spec()
+        spec.update(argument_spec)
+        kwargs.setdefault('supports_check_mode', True)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.adapter = None
+        if not HAS_REQUESTS:
+            self.module.fail_json(msg=missing_required_lib('requests'), exception=REQUESTS_IMPORT_ERROR)
+
+    def fail(self, msg, **kwargs):
+        self.close()
+        self.module.fail_json(msg=msg, **kwargs)
+
+    def connect(self):
+        """Resolve the connection options and build the adapter (no request is sent yet)."""
+        try:
+            conn = resolve_connection(self.params)
+        except VdiFleetError as exc:
+            self.fail(exc.msg)
+        for option in SECRET_OPTIONS + ('access_key',):
+            if conn.get(option):
+                self.module.no_log_values.add(conn[option])
+        try:
+            self.adapter = build_adapter(conn)
+        except VdiFleetError as exc:
+            self.fail(exc.msg)
+        return self.adapter
+
+    def close(self):
+        if self.adapter is not None:
+            adapter, self.adapter = self.adapter, None
+            try:
+                adapter.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+    def run(self, func):
+        """Call ``func(adapter)`` and exit with what it returns (a dict of results), or fail with one message."""
+        adapter = self.connect()
+        try:
+            result = func(adapter)
+        except VdiFleetError as exc:
+            self.fail(exc.msg)
+        except Exception as exc:  # pylint: disable=broad-except
+            # An answer of a shape the adapter does not know: say where, keep the traceback for -vvv.
+            msg = ('Unexpected %s while talking to %s at %s: %s. Check that endpoint is a %s API; if it is, '
+                   'this is a bug in vdi.fleet.' % (type(exc).__name__, adapter.name, adapter.endpoint, exc, adapter.name))
+            self.fail(msg, exception=traceback.format_exc())
+        self.close()
+        return result
+
+    def exit_desktops(self, entries, fail_on_error=True, diff=None, what='desktops', **extra):
+        """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed."""
+        summary = summarize(entries)
+        result = dict(changed=summary['changed'] > 0, summary=summary, **extra)
+        result[what] = entries
+        if diff is not None and self.module._diff:
+            result['diff'] = diff
+        failed = [e for e in entries if e['failed']]
+        if failed and fail_on_error:
+            names = ', '.join('%s (%s)' % (e['name'] or e['id'], e['msg']) for e in failed[:5])
+            more = ' and %d more' % (len(failed) - 5) if len(failed) > 5 else ''
+            self.module.fail_json(msg='%d of %d %s failed: %s%s' % (len(failed), len(entries), what, names, more),
+                                  **result)
+        self.module.exit_json(**result)

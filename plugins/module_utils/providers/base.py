@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, vdi.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Provider-neutral interface that every adapter implements.
+
+Modules and the service layer see only what is defined here: normalized desktops and
+pools, per-id outcomes of batch calls, and :mod:`errors` exceptions. HTTP, signing,
+paging and vendor field names stay inside the adapters.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, RetryPolicy, chunks
+
+# One power vocabulary for every provider.
+POWERED_ON = 'powered_on'
+POWERED_OFF = 'powered_off'
+SUSPENDED = 'suspended'
+TRANSITIONING = 'transitioning'
+UNKNOWN = 'unknown'
+POWER_STATES = (POWERED_ON, POWERED_OFF, SUSPENDED, TRANSITIONING, UNKNOWN)
+
+
+def desktop(id, name, pool, maintenance, power_state, sessions, raw, pool_name=None, address=None, users=None):
+    """Build a normalized desktop record.
+
+    ``maintenance`` is a bool (None only if the provider gives no way to tell), ``power_state``
+    one of :data:`POWER_STATES`, ``sessions`` the number of user sessions (connected or
+    disconnected) on the desktop, ``raw`` the vendor record as received.
+    """
+    return {
+        'id': id,
+        'name': name,
+        'pool': pool,
+        'pool_name': pool_name,
+        'maintenance': maintenance,
+        'power_state': power_state if power_state in POWER_STATES else UNKNOWN,
+        'sessions': int(sessions or 0),
+        'address': address,
+        'users': list(users or []),
+        'raw': raw,
+    }
+
+
+def pool(id, name, raw):
+    return {'id': id, 'name': name, 'raw': raw}
+
+
+class ProviderAdapter:
+    """Interface of a provider adapter.
+
+    Subclasses are built with the validated module options (``params``: the shared
+    connection options) and must implement every method below. Batch methods take any
+    number of ids and split them to the API's limits themselves; they return a dict
+    ``{desktop_id: error message}`` holding only the ids that failed, so that one
+    desktop's failure never hides the others' outcome. Whole-call failures that concern
+    every id (auth, endpoint, throttling that outlived the retries) raise :mod:`errors`
+    exceptions instead.
+    """
+
+    name = None
+    #: the API's maximum page size for listing desktops
+    list_page_size = 100
+    #: the API's maximum number of ids per batch action
+    action_batch_size = 100
+
+    #: error statuses that reject a whole batch because of (some of) its ids, so that splitting
+    #: the batch isolates the ids at fault (see :func:`isolate_failures`)
+    item_reject_statuses = (400, 404, 409, 422)
+
+    def __init__(self, params, policy=None):
+        self.params = params
+        self.endpoint = params.get('endpoint') or self.default_endpoint()
+        self.http = HttpClient(self.endpoint, self.name, validate_certs=params.get('validate_certs', True),
+                               ca_path=params.get('ca_path'), timeout=params.get('timeout') or 30,
+                               policy=policy or RetryPolicy(), classify_error=self.classify_error)
+
+    def default_endpoint(self):
+        """Endpoint derived from other options (region), for providers that have one."""
+        return None
+
+    def classify_error(self, resp):
+        """Turn a vendor error response into an :class:`ApiError` (vendor code, message, throttle flag)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ lifecycle
+    def close(self):
+        """Release the session (Horizon logs out here). Never raises."""
+        self.http.close()
+
+    # ------------------------------------------------------------------ inventory
+    def list_pools(self):
+        """Every pool the credentials can see: list of :func:`pool` records."""
+        raise NotImplementedError
+
+    def list_desktops(self, pool_ids=None, desktop_ids=None):
+        """Normalized desktops, paging to the end.
+
+        ``pool_ids`` restricts to those pools, ``desktop_ids`` to those ids (ids that do not
+        exist are simply absent from the answer); with neither, every desktop visible.
+        """
+        raise NotImplementedError
+
+    def list_sessions(self, desktops):
+        """User sessions on the given normalized desktops (list of :func:`session` records).
+
+        ``desktops`` are records from :meth:`list_desktops`; adapters query in batches/pages,
+        never one request per desktop where the API can filter on several.
+        """
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ maintenance
+    def set_maintenance(self, desktop_ids, enabled, enforce=False):
+        """Enter (``enabled``) or exit maintenance for these ids, in batches.
+
+        Returns ``{id: vendor error message}`` for the ids the provider refused.
+        """
+        raise NotImplementedError
+
+
+def isolate_failures(ids, call, batch_size, reject_statuses=(400, 404, 409, 422)):
+    """Run ``call(batch)`` over ``ids`` in batches and return ``{id: message}`` of the ids that failed.
+
+    For APIs without per-id results, where one bad id makes the provider refuse the whole
+    call (a 4xx that is neither throttling nor an authentication error, so nothing was
+    applied): the refused batch is split in halves until the ids at fault are isolated.
+    The good ids still go through, at a cost of about ``2 * log2(batch_size)`` extra calls
+    per bad id. ``call`` may itself return a ``{id: message}`` dict of per-id failures.
+    """
+    failures = {}
+    pending = chunks(ids, batch_size)
+    while pending:
+        batch = pending.pop(0)
+        try:
+            result = call(batch)
+        except AuthError:
+            raise
+        except ApiError as err:
+            if err.throttle or err.maybe_applied or err.status not in reject_statuses:
+                raise
+            if len(batch) == 1:
+                failures[batch[0]] = err.msg
+                continue
+            half = len(batch) // 2
+            pending[0:0] = [batch[:half], batch[half:]]
+            continue
+        if result:
+            failures.update(result)
+    return failures
+
+
+def session(session_id, desktop_id, desktop_name, pool, user, state, start_time, raw):
+    """Build a normalized user session. ``state``: connected, disconnected or unknown; ``start_time``: ISO 8601 UTC."""
+    return {
+        'session_id': session_id,
+        'desktop_id': desktop_id,
+        'desktop_name': desktop_name,
+        'pool': pool,
+        'user': user,
+        'state': state if state in ('connected', 'disconnected') else 'unknown',
+        'start_time': start_time,
+        'raw': raw,
+    }
