@@ -98,7 +98,6 @@ def provider_name(request):
 @pytest.fixture
 def sim(simulator, provider_name):
     """Control handle for one provider, reset to a fresh fleet before the test."""
-    _, info = simulator
-    ctl = SimControl(info, provider_name)
+    ctl = SimControl(simulator[1], provider_name)
     ctl.reset()
     return ctl

@@ -25,11 +25,12 @@ class Selection:
     re-read exactly these desktops with the fewest requests.
     """
 
-    def __init__(self, desktops, missing, scope, pool=None):
+    def __init__(self, desktops, missing, scope, pool=None, whole_pool=False):
         self.desktops = desktops
         self.missing = missing
         self.scope = scope
         self.pool = pool
+        self.whole_pool = whole_pool
 
 
 def _dedupe(entries):
@@ -82,7 +83,7 @@ def select(adapter, desktops=None, pool=None, allow_all=False):
         for d in candidates:
             d['pool_name'] = d.get('pool_name') or pool_rec['name']
         if not entries:
-            return Selection(candidates, [], scope, pool_rec)
+            return Selection(candidates, [], scope, pool_rec, whole_pool=True)
         where = ' in pool %s' % pool_rec['name']
     else:
         candidates = adapter.list_desktops(desktop_ids=entries)
@@ -224,3 +225,158 @@ def diff_of(entries, key):
             before[label] = e['before'].get(key)
             after[label] = e['after'].get(key)
     return {'before': before, 'after': after}
+
+
+# ---------------------------------------------------------------------------------------------------- power
+
+POWER_TARGET = {'started': 'powered_on', 'stopped': 'powered_off', 'hibernated': 'suspended',
+                'restarted': 'powered_on'}
+
+
+def plan_power(desktop, state):
+    """(action or None, message, failed) for one desktop, from its current power state."""
+    power = desktop['power_state']
+    if power == 'unknown':
+        return None, 'power state unknown to the provider; not acted on', True
+    if state == 'restarted':
+        if power == 'powered_on':
+            return 'restart', 'restart', False
+        return None, 'not restarted: %s (restarted acts on powered-on desktops only)' % power, False
+    if power == POWER_TARGET[state]:
+        return None, 'already %s' % power, False
+    if state == 'started':
+        return ('wakeup' if power == 'suspended' else 'start'), 'start', False
+    if state == 'stopped':
+        return 'stop', 'stop', False
+    if power == 'powered_off':
+        return None, 'powered off: start it before it can be hibernated', True
+    return 'hibernate', 'hibernate', False
+
+
+def _wait_settled(adapter, selection, desktops, timeout, poller):
+    """Re-read until none of ``desktops`` is transitioning; returns the fresh records by id."""
+    ids = [d['id'] for d in desktops]
+    current = dict((d['id'], d) for d in desktops)
+
+    def settled():
+        current.update(reread(adapter, selection, ids))
+        return not any(current[i]['power_state'] == 'transitioning' for i in ids if i in current)
+
+    if any(d['power_state'] == 'transitioning' for d in desktops):
+        (poller or Poller(timeout, initial=1.0, cap=10.0)).run(settled)
+    return current
+
+
+def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=True, wait_timeout=600,
+                 poller_factory=None):
+    """Bring the selected desktops to ``state`` (started, stopped, hibernated, restarted).
+
+    Desktops already there are left alone (``restarted`` acts on every powered-on desktop).
+    Desktops in a transition are waited for before deciding. Where every desktop of a whole
+    selected pool needs the same action and the provider has a pool action, that one call
+    is used; otherwise batch calls on only the desktops that need it. With ``wait``, jobs
+    and desktops are followed with backoff until each desktop reaches the target, its job
+    fails, or ``wait_timeout`` passes. Returns ``(entries, jobs)``.
+    """
+    reason = adapter.unsupported_power.get(state)
+    if reason:
+        raise ConfigError(reason)
+
+    def poller(timeout):
+        return poller_factory(timeout) if poller_factory else Poller(timeout, initial=1.0, factor=1.6, cap=15.0)
+
+    desktops = selection.desktops
+    current = _wait_settled(adapter, selection, desktops, wait_timeout, poller(wait_timeout) if desktops else None)
+    results, plan = {}, {}
+    for d in desktops:
+        now = current.get(d['id'], d)
+        before = {'power_state': now['power_state']}
+        if now['power_state'] == 'transitioning':
+            results[d['id']] = result_entry(d, False, True, 'still transitioning after %ss; not acted on' % wait_timeout,
+                                            before, before)
+            continue
+        action, msg, failed = plan_power(now, state)
+        if action is None:
+            results[d['id']] = result_entry(d, False, failed, msg, before, before)
+        else:
+            plan.setdefault(action, []).append(d['id'])
+    jobs = []
+    acted = [i for ids in plan.values() for i in ids]
+    if check_mode:
+        for action, ids in plan.items():
+            for i in ids:
+                results[i] = result_entry(current[i], True, False, 'would %s (check mode)' % action,
+                                          {'power_state': current[i]['power_state']},
+                                          {'power_state': POWER_TARGET[state]})
+        return [results[d['id']] for d in desktops] + missing_entries(selection), jobs
+    failures, job_of = {}, {}
+    whole_pool = selection.whole_pool and len(plan) == 1 and len(acted) == len(desktops)
+    for action, ids in plan.items():
+        job_id = adapter.pool_power(selection.pool['id'], action, force) if whole_pool else None
+        if job_id:
+            jobs.append({'id': job_id, 'action': action, 'scope': 'pool', 'status': 'pending', 'message': None})
+            job_of.update((i, job_id) for i in ids)
+            continue
+        refused, job_ids = adapter.power(ids, action, force)
+        failures.update(refused)
+        for job_id in job_ids:
+            jobs.append({'id': job_id, 'action': action, 'scope': 'desktops', 'status': 'pending', 'message': None})
+            job_of.update((i, job_id) for i in ids if i not in refused)
+    target = POWER_TARGET[state]
+    outstanding = [i for i in acted if i not in failures]
+    seen_transition, steady = set(), dict((i, 0) for i in outstanding)
+    job_failures = {}
+    after = dict((i, current[i]) for i in acted)
+
+    def progress():
+        for job in jobs:
+            if job['status'] == 'pending':
+                info = adapter.get_job(job['id'])
+                job['status'], job['message'] = info['status'], info.get('message')
+                job_failures.update(info.get('failures') or {})
+                if info['status'] == 'failed' and not info.get('failures'):
+                    for i, jid in job_of.items():
+                        if jid == job['id']:
+                            job_failures.setdefault(i, info.get('message') or 'provider job %s failed' % job['id'])
+        after.update(reread(adapter, selection, outstanding))
+        for i in list(outstanding):
+            rec = after.get(i)
+            if i in job_failures:
+                outstanding.remove(i)
+                continue
+            if rec is None:
+                continue
+            if rec['power_state'] == 'transitioning':
+                seen_transition.add(i)
+                continue
+            if rec['power_state'] == target:
+                steady[i] += 1
+                job_done = any(j['id'] == job_of.get(i) and j['status'] == 'success' for j in jobs)
+                if state != 'restarted' or i in seen_transition or job_done or steady[i] >= 2:
+                    outstanding.remove(i)
+        return not outstanding and not any(j['status'] == 'pending' for j in jobs)
+
+    if wait and acted:
+        poller(wait_timeout).run(progress)
+    elif acted:
+        after.update(reread(adapter, selection, acted))
+    for action, ids in plan.items():
+        for i in ids:
+            d = current[i]
+            rec = after.get(i)
+            before = {'power_state': d['power_state']}
+            after_state = {'power_state': rec['power_state']} if rec else None
+            if i in failures:
+                results[i] = result_entry(d, False, True, 'provider refused to %s: %s' % (action, failures[i]),
+                                          before, after_state)
+            elif i in job_failures:
+                results[i] = result_entry(d, True, True, '%s failed: %s' % (action, job_failures[i]), before, after_state)
+            elif not wait:
+                results[i] = result_entry(d, True, False, '%s requested (not waited for)' % action, before, after_state)
+            elif i in outstanding:
+                now = rec['power_state'] if rec else 'unknown'
+                results[i] = result_entry(d, True, True, '%s requested but the desktop is %s, not %s, after %ss '
+                                          '(wait_timeout)' % (action, now, target, wait_timeout), before, after_state)
+            else:
+                results[i] = result_entry(d, True, False, '%s done' % action, before, after_state)
+    return [results[d['id']] for d in desktops] + missing_entries(selection), jobs

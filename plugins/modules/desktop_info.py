@@ -50,7 +50,6 @@ extends_documentation_fragment:
   - vdi.fleet.connection
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.info_module
 attributes:
   check_mode:
     support: full

@@ -193,11 +193,11 @@ def parse_faults(spec: Any) -> list[FaultRule]:
         else:
             rules = []
             for part in text.split(','):
-                kind, _, value = part.strip().partition(':')
+                kind, value = (part.strip().split(':', 1) + [''])[:2]
                 if kind not in FAULT_KINDS:
                     raise ValueError('unknown fault kind %r (expected one of %s)' % (kind, ', '.join(FAULT_KINDS)))
                 if kind == 'latency':
-                    lo, _, hi = value.partition('-')
+                    lo, hi = (value.split('-', 1) + [''])[:2]
                     rules.append(FaultRule(kind=kind, min_ms=int(lo), max_ms=int(hi or lo)))
                 else:
                     rules.append(FaultRule(kind=kind, rate=float(value or 1.0)))
@@ -725,7 +725,7 @@ class Simulator:
         return ctx
 
     def _load(self, name: str) -> ProviderSim:
-        mod_name, _, cls_name = PROVIDERS[name].partition(':')
+        mod_name, cls_name = PROVIDERS[name].split(':', 1)
         try:
             module = importlib.import_module('.' + mod_name, __package__) if __package__ else importlib.import_module(mod_name)
         except ImportError:

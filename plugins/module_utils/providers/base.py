@@ -112,6 +112,53 @@ class ProviderAdapter:
         """
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ power
+    #: power states a provider cannot reach through its API: {state: reason shown to the operator}
+    unsupported_power = {}
+
+    def power(self, desktop_ids, action, force=False):
+        """Run ``action`` (``start``, ``stop``, ``restart``, ``hibernate``, ``wakeup``) on these ids, in batches.
+
+        Returns ``(failures, jobs)``: ``{id: vendor message}`` for ids the provider refused
+        outright, and the provider job ids to follow (may be empty).
+        """
+        raise NotImplementedError
+
+    def pool_power(self, pool_id, action, force=False):
+        """Run ``action`` on every desktop of a pool with one call, where the API has one.
+
+        Returns a job id, or None when the provider has no pool-level action.
+        """
+        return None
+
+    def get_job(self, job_id):
+        """State of a provider job: ``{'id', 'status': pending|success|failed, 'message',
+        'failures': {desktop_id: message}}``, sub-jobs included (paged where needed)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ sessions
+    #: longest message text the provider takes (characters), checked before any request
+    message_limit = 1024
+
+    def check_message_options(self, options):
+        """Raise ConfigError before any request when messages cannot be delivered with these options.
+
+        ``options``: the module's provider-specific message options (e.g. ``alicloud_delivery``).
+        """
+
+    def send_message(self, sessions, message, message_type='info', title=None, options=None):
+        """Send ``message`` to these normalized sessions with as few calls as the API allows.
+
+        Returns ``{session_id: None or error message}`` covering every session given: a call
+        that fails (throttled after the retries, refused) marks exactly the sessions it
+        covered as failed. A send is never re-sent once it may have reached the server.
+        """
+        raise NotImplementedError
+
+    def logoff(self, sessions, force=False, message=None):
+        """Log off these normalized sessions; ``{session_id: None or error message}`` for every one."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ maintenance
     def set_maintenance(self, desktop_ids, enabled, enforce=False):
         """Enter (``enabled``) or exit maintenance for these ids, in batches.

@@ -1,0 +1,418 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, vdi.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Omnissa Horizon Server REST API adapter (``https://<connection-server>/rest``).
+
+Bearer tokens from ``POST /login`` (sAMAccountName + domain, never a UPN), refreshed once on a
+401 and replaced by a new login when the refresh token is gone too; ``POST /logout`` in
+:meth:`HorizonAdapter.close`. Machines are read from ``/inventory/v2/machines`` (v1 plus
+``session_id``) with JSON filters and ``page``/``size`` paging until the ``HAS_MORE_RECORDS``
+header disappears. Machine actions answer 200 with one ``BulkItemResponseInfo`` per id, so every
+item's ``status_code`` is checked.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import re
+
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import auth_error_from, chunks, header
+
+#: YYMM release -> ``local_connection_server_version`` (no official table; same numbering as the simulator).
+HORIZON_RELEASES = (
+    ('2006', '8.0.0'), ('2012', '8.1.0'), ('2103', '8.2.0'), ('2106', '8.3.0'), ('2111', '8.4.0'),
+    ('2203', '8.5.0'), ('2206', '8.6.0'), ('2209', '8.7.0'), ('2212', '8.8.0'), ('2303', '8.9.0'),
+    ('2306', '8.10.0'), ('2309', '8.11.0'), ('2312', '8.12.0'), ('2406', '8.13.0'), ('2412', '8.14.0'),
+    ('2503', '8.15.0'), ('2506', '8.16.0'), ('2512', '8.17.0'), ('2603', '8.18.0'), ('2606', '8.19.0'),
+)
+
+#: machine states during which an operation (provisioning, power, deletion) is running
+TRANSIENT_STATES = ('IN_PROGRESS', 'PROVISIONING', 'CUSTOMIZING', 'DELETING')
+#: machine states that mean a user session is on the machine
+SESSION_STATES = ('CONNECTED', 'DISCONNECTED', 'UNASSIGNED_USER_CONNECTED', 'UNASSIGNED_USER_DISCONNECTED')
+#: states of an unmanaged machine (no vCenter power state) that mean it is running
+RUNNING_STATES = SESSION_STATES + ('AVAILABLE', 'MAINTENANCE', 'AGENT_DRAIN_MODE', 'AGENT_DRAIN_UNTIL_RESTART',
+                                   'ALREADY_USED', 'WAITING_FOR_AGENT')
+POWER_STATES = {
+    'POWERED_ON': base.POWERED_ON,
+    'POWERED_OFF': base.POWERED_OFF,
+    'SUSPENDED': base.SUSPENDED,
+}
+
+AUTH_HINT = ('Check username, password and domain: username must be the account name (sAMAccountName, e.g. '
+             'svc-vdi), not a UPN such as svc-vdi@example.com, and domain the Active Directory domain it belongs to.')
+PRIVILEGE_HINT = ('Check that the Horizon administrator role of this account has the privileges for the operation '
+                  '(MACHINE_VIEW to list, MACHINE_MAINTENANCE for maintenance mode) on the access groups of the pools.')
+THROTTLE_KEY = 'common.api-throttle-limit.exceeded.error'
+
+
+def _jwt_like(text):
+    return re.sub(r'[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}', '<token>', text)
+
+
+def version_tuple(version):
+    """``'8.14.0'`` -> ``(8, 14, 0)``; unparsable parts are dropped."""
+    parts = []
+    for part in str(version or '').split('.'):
+        match = re.match(r'\d+', part)
+        if not match:
+            break
+        parts.append(int(match.group(0)))
+    return tuple(parts)
+
+
+def release_of(version):
+    """YYMM release of a ``local_connection_server_version``, or None when the mapping does not know it."""
+    wanted = version_tuple(version)[:2]
+    for release, ver in HORIZON_RELEASES:
+        if version_tuple(ver)[:2] == wanted:
+            return release
+    return None
+
+
+def or_filter(name, values):
+    """Equals for one value, an Or of Equals for several (the API has no In filter)."""
+    values = list(values)
+    if len(values) == 1:
+        return {'type': 'Equals', 'name': name, 'value': values[0]}
+    return {'type': 'Or', 'filters': [{'type': 'Equals', 'name': name, 'value': v} for v in values]}
+
+
+def _unique(items):
+    seen = set()
+    out = []
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+class HorizonAdapter(base.ProviderAdapter):
+    name = 'horizon'
+    #: the API's maximum ``size``
+    list_page_size = 1000
+    #: the machine actions take any number of ids; one batch per listed page keeps requests few while a
+    #: batch still completes well within the default timeout (the change is an attribute write per machine)
+    action_batch_size = 1000
+    #: ids (or pools) per Or filter: each Equals costs ~120 URL-encoded bytes; 40 keep the request line
+    #: near 5 KB, under the 8 KB a Connection Server (Tomcat) accepts
+    filter_chunk = 40
+    #: v2 adds ``session_id``; v1 is the fallback for servers without it
+    machines_path = '/inventory/v2/machines'
+
+    def __init__(self, params, policy=None):
+        endpoint = (params.get('endpoint') or '').strip()
+        if not endpoint:
+            raise ConfigError('endpoint is required for provider horizon: the Connection Server URL, '
+                              'e.g. https://cs01.example.com (the adapter adds /rest).')
+        endpoint = endpoint.rstrip('/')
+        if not endpoint.endswith('/rest'):
+            endpoint += '/rest'
+        username = params.get('username') or ''
+        domain = params.get('domain') or ''
+        if '\\' in username and not domain:
+            domain, username = username.split('\\', 1)
+        missing = [n for n, v in (('username', username), ('password', params.get('password')), ('domain', domain))
+                   if not v]
+        if missing:
+            raise ConfigError('provider horizon needs %s (the account name, its password and its Active '
+                              'Directory domain).' % ', '.join(missing))
+        if '@' in username:
+            raise ConfigError('username %r is a UPN, which the Horizon REST API does not accept. Give the account '
+                              'name (sAMAccountName) as username and the domain separately.' % username)
+        self._username = username
+        self._domain = domain
+        self._password = params.get('password')
+        params = dict(params)
+        params['endpoint'] = endpoint
+        super(HorizonAdapter, self).__init__(params, policy=policy)
+        self._access = None
+        self._refresh = None
+        self._pool_names = None
+        self._server_version = None
+        self.counters = {'logins': 0, 'refreshes': 0}
+
+    def default_endpoint(self):
+        return None
+
+    # ------------------------------------------------------------------ errors
+    def classify_error(self, resp):
+        status = resp.status_code
+        code = None
+        message = None
+        data = None
+        if resp.content:
+            try:
+                data = resp.json()
+            except ValueError:
+                data = None
+        if isinstance(data, dict):
+            errors = data.get('errors')
+            if isinstance(errors, list) and errors:
+                items = [e for e in errors if isinstance(e, dict)]
+                if items:
+                    code = items[0].get('error_key')
+                    message = '; '.join(str(e.get('error_message') or e.get('error_key') or '') for e in items)
+            if not message and isinstance(data.get('error_messages'), list) and data['error_messages']:
+                message = '; '.join(str(m) for m in data['error_messages'])
+            if not message and data.get('error_message'):
+                message = str(data['error_message'])
+                code = code or data.get('error_key')
+            if not message and (data.get('message') or data.get('error')):
+                message = str(data.get('message') or data.get('error'))
+        if not message:
+            text = resp.text.strip() if resp.content else ''
+            if text.lstrip().startswith('<'):
+                text = re.sub(r'<[^>]+>', ' ', text)
+                text = re.sub(r'\s+', ' ', text).strip()
+            message = text[:300] or resp.reason or 'no details'
+        message = _jwt_like(message)
+        throttle = status == 429 or code == THROTTLE_KEY
+        retry_after = None
+        value = header(resp, 'X-Rate-Limit-Retry-After-Seconds')
+        if value is not None:
+            try:
+                retry_after = max(0.0, float(value))
+            except ValueError:
+                retry_after = None
+        msg = 'Horizon answered HTTP %s%s: %s' % (status, ' (%s)' % code if code else '', message)
+        return ApiError(msg, status=status, code=code, message=message, throttle=throttle, retry_after=retry_after)
+
+    # ------------------------------------------------------------------ session
+    def _login(self):
+        body = {'username': self._username, 'password': self._password, 'domain': self._domain}
+        self.counters['logins'] += 1
+        try:
+            data = self.http.json('POST', '/login', body=body, idempotent=True)
+        except AuthError:
+            raise
+        except ApiError as err:
+            if err.status in (400, 401, 403, 404):
+                raise auth_error_from(err, 'Horizon', AUTH_HINT)
+            raise
+        if not isinstance(data, dict) or not data.get('access_token'):
+            raise ApiError('Horizon login answered without an access token. Check that endpoint points at a '
+                           'Connection Server.', status=200)
+        self._access = data['access_token']
+        self._refresh = data.get('refresh_token')
+
+    def _refresh_access(self):
+        """Get a new access token with the refresh token; False when that is impossible."""
+        if not self._refresh:
+            return False
+        self.counters['refreshes'] += 1
+        try:
+            data = self.http.json('POST', '/refresh', body={'refresh_token': self._refresh}, idempotent=True)
+        except ApiError as err:
+            if err.throttle or (err.status or 0) >= 500:
+                raise
+            return False
+        if not isinstance(data, dict) or not data.get('access_token'):
+            return False
+        self._access = data['access_token']
+        return True
+
+    def _on_unauthorized(self):
+        if not self._refresh_access():
+            self._access = None
+            self._refresh = None
+            self._login()
+        return True
+
+    def _sign(self, method, path, pairs, headers, body):  # pylint: disable=unused-argument
+        headers['Authorization'] = 'Bearer %s' % self._access
+
+    def _api(self, method, path, **kwargs):
+        """One authenticated call: JSON body and the response (for its headers)."""
+        if self._access is None:
+            self._login()
+        try:
+            resp = self.http.request(method, path, sign=self._sign, on_unauthorized=self._on_unauthorized, **kwargs)
+        except AuthError:
+            raise
+        except ApiError as err:
+            if err.status == 401:
+                raise AuthError('Horizon refused a fresh access token for %s %s (HTTP 401): %s. %s'
+                                % (method, path, err.message or err.msg, AUTH_HINT),
+                                status=err.status, code=err.code, message=err.message)
+            if err.status == 403:
+                raise AuthError('Horizon refused %s %s (HTTP 403%s): %s. %s'
+                                % (method, path, ', ' + err.code if err.code else '', err.message or err.msg,
+                                   PRIVILEGE_HINT), status=err.status, code=err.code, message=err.message)
+            raise
+        if not resp.content:
+            return None, resp
+        try:
+            return resp.json(), resp
+        except ValueError:
+            raise ApiError('Horizon answered %s %s with a body that is not JSON. Check that endpoint points at a '
+                           'Connection Server.' % (method, path), status=resp.status_code)
+
+    def close(self):
+        """Log out (ends both tokens) and close the HTTP session. Never raises."""
+        try:
+            if self._refresh:
+                self.http.request('POST', '/logout', body={'refresh_token': self._refresh}, idempotent=False,
+                                  retry_throttled=False)
+        except Exception:  # pylint: disable=broad-except
+            pass
+        finally:
+            self._access = None
+            self._refresh = None
+            try:
+                self.http.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+
+    # ------------------------------------------------------------------ server
+    def server_version(self):
+        """Connection Server version (cached): ``version``, ``build``, ``version_tuple`` and ``release`` (YYMM or None)."""
+        if self._server_version is None:
+            data, _ = self._api('GET', '/config/v2/environment-properties')
+            data = data if isinstance(data, dict) else {}
+            version = data.get('local_connection_server_version')
+            self._server_version = {
+                'version': version,
+                'build': data.get('local_connection_server_build'),
+                'version_tuple': version_tuple(version),
+                'release': release_of(version),
+            }
+        return self._server_version
+
+    # ------------------------------------------------------------------ inventory
+    def list_pools(self):
+        data, _ = self._api('GET', '/inventory/v1/desktop-pools')
+        pools = [p for p in (data or []) if isinstance(p, dict)]
+        self._pool_names = dict((p.get('id'), p.get('name')) for p in pools)
+        return [base.pool(p.get('id'), p.get('name'), p) for p in pools]
+
+    def _pool_name(self, pool_id):
+        if self._pool_names is None:
+            self.list_pools()
+        return self._pool_names.get(pool_id)
+
+    def _list_machines(self, flt):
+        """Every machine matching ``flt`` (a filter dict or None), paging to the end."""
+        out = []
+        page = 1
+        while True:
+            query = {'page': page, 'size': self.list_page_size}
+            if flt is not None:
+                query['filter'] = json.dumps(flt, separators=(',', ':'))
+            try:
+                data, resp = self._api('GET', self.machines_path, query=query)
+            except ApiError as err:
+                if err.status == 404 and self.machines_path != '/inventory/v1/machines' and page == 1:
+                    self.machines_path = '/inventory/v1/machines'
+                    continue
+                raise
+            items = [m for m in (data or []) if isinstance(m, dict)]
+            out.extend(items)
+            more = (header(resp, 'HAS_MORE_RECORDS') or '').strip().upper() == 'TRUE'
+            if not more or not items:
+                return out
+            page += 1
+
+    def list_desktops(self, pool_ids=None, desktop_ids=None):
+        if pool_ids is not None:
+            pool_ids = _unique(pool_ids)
+            if not pool_ids:
+                return []
+        if desktop_ids is not None:
+            desktop_ids = _unique(desktop_ids)
+            if not desktop_ids:
+                return []
+        if desktop_ids is not None:
+            # ids are the narrower filter; a pool restriction on top is checked on our side
+            filters = [or_filter('id', c) for c in chunks(desktop_ids, self.filter_chunk)]
+        elif pool_ids is not None:
+            filters = [or_filter('desktop_pool_id', c) for c in chunks(pool_ids, self.filter_chunk)]
+        else:
+            filters = [None]
+        wanted_pools = set(pool_ids) if pool_ids is not None and desktop_ids is not None else None
+        seen = set()
+        desktops = []
+        for flt in filters:
+            for raw in self._list_machines(flt):
+                mid = raw.get('id')
+                if mid in seen or (wanted_pools is not None and raw.get('desktop_pool_id') not in wanted_pools):
+                    continue
+                seen.add(mid)
+                desktops.append(self.normalize(raw))
+        return desktops
+
+    def normalize(self, raw):
+        state = raw.get('state')
+        mmd = raw.get('managed_machine_data')
+        if isinstance(mmd, dict):
+            maintenance = bool(mmd.get('in_maintenance_mode'))
+        else:
+            maintenance = state == 'MAINTENANCE'
+        if state in TRANSIENT_STATES:
+            power = base.TRANSITIONING
+        elif isinstance(mmd, dict):
+            power = POWER_STATES.get(mmd.get('virtual_machine_power_state'), base.UNKNOWN)
+        elif state in RUNNING_STATES:
+            power = base.POWERED_ON
+        else:
+            power = base.UNKNOWN
+        sessions = 1 if raw.get('session_id') or state in SESSION_STATES else 0
+        return base.desktop(
+            id=raw.get('id'),
+            name=raw.get('name'),
+            pool=raw.get('desktop_pool_id'),
+            pool_name=self._pool_name(raw.get('desktop_pool_id')),
+            maintenance=maintenance,
+            power_state=power,
+            sessions=sessions,
+            address=raw.get('dns_name'),
+            users=raw.get('user_ids') or [],
+            raw=raw,
+        )
+
+    # ------------------------------------------------------------------ maintenance
+    @staticmethod
+    def item_failures(ids, results):
+        """``{id: message}`` of the ids whose ``BulkItemResponseInfo`` is not a 2xx (or missing)."""
+        by_id = {}
+        for item in results if isinstance(results, list) else []:
+            if isinstance(item, dict) and item.get('id') is not None:
+                by_id[item['id']] = item
+        failures = {}
+        for item_id in ids:
+            item = by_id.get(item_id)
+            if item is None:
+                failures[item_id] = 'Horizon returned no result for this machine; its state is unknown.'
+                continue
+            status = item.get('status_code')
+            if isinstance(status, int) and 200 <= status < 300:
+                continue
+            errors = [e for e in item.get('errors') or [] if isinstance(e, dict)]
+            if errors:
+                text = '; '.join('%s (%s)' % (e.get('error_message') or 'failed', e.get('error_key'))
+                                 if e.get('error_key') else str(e.get('error_message') or 'failed') for e in errors)
+            elif item.get('error_messages'):
+                text = '; '.join(str(m) for m in item['error_messages'])
+            else:
+                text = 'failed'
+            failures[item_id] = 'HTTP %s: %s' % (status, text)
+        return failures
+
+    def set_maintenance(self, desktop_ids, enabled, enforce=False):
+        ids = _unique(desktop_ids)
+        path = '/inventory/v1/machines/action/%s' % ('enter-maintenance' if enabled else 'exit-maintenance')
+        query = {'enforce': True} if enabled and enforce else None
+
+        def call(batch):
+            data, _ = self._api('POST', path, query=query, body=batch, idempotent=False)
+            return self.item_failures(batch, data)
+
+        # A machine already in the target state makes Horizon refuse the whole request (HTTP 400,
+        # nothing applied): split such a batch to find it and let the others through.
+        return base.isolate_failures(ids, call, self.action_batch_size, reject_statuses=(400,))
+
