@@ -80,17 +80,25 @@ class VdiFleetModule:
         self.close()
         return result
 
-    def exit_desktops(self, entries, fail_on_error=True, diff=None, what='desktops', **extra):
+    def exit_desktops(self, entries, fail_on_error=True, diff=None, what='desktops', summary=None, **extra):
         """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed."""
-        summary = summarize(entries)
-        result = dict(changed=summary['changed'] > 0, summary=summary, **extra)
+        summary = summary or summarize(entries)
+        result = dict(changed=any(e['changed'] for e in entries), summary=summary, **extra)
         result[what] = entries
         if diff is not None and self.module._diff:
             result['diff'] = diff
         failed = [e for e in entries if e['failed']]
         if failed and fail_on_error:
-            names = ', '.join('%s (%s)' % (e['name'] or e['id'], e['msg']) for e in failed[:5])
+            names = ', '.join('%s (%s)' % (_label(e), e['msg']) for e in failed[:5])
             more = ' and %d more' % (len(failed) - 5) if len(failed) > 5 else ''
             self.module.fail_json(msg='%d of %d %s failed: %s%s' % (len(failed), len(entries), what, names, more),
                                   **result)
         self.module.exit_json(**result)
+
+
+def _label(entry):
+    """How an entry is named in a failure message: desktop name or id, plus the user for a session."""
+    name = entry.get('name') or entry.get('desktop_name') or entry.get('id') or entry.get('desktop_id')
+    if entry.get('session_id') or entry.get('user'):
+        return '%s session %s of %s' % (name, entry.get('session_id'), entry.get('user'))
+    return name

@@ -380,3 +380,120 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
             else:
                 results[i] = result_entry(d, True, False, '%s done' % action, before, after_state)
     return [results[d['id']] for d in desktops] + missing_entries(selection), jobs
+
+
+# ---------------------------------------------------------------------------------------------------- sessions
+
+
+def session_entry(desktop, sess, changed, failed, msg, skipped=False, **extra):
+    entry = {
+        'session_id': sess['session_id'] if sess else None,
+        'desktop_id': desktop.get('id') if desktop else (sess or {}).get('desktop_id'),
+        'desktop_name': desktop.get('name') if desktop else (sess or {}).get('desktop_name'),
+        'user': sess['user'] if sess else None,
+        'changed': bool(changed),
+        'failed': bool(failed),
+        'skipped': bool(skipped),
+        'msg': msg,
+    }
+    entry.update(extra)
+    return entry
+
+
+def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
+    """Resolve the targets of a session operation.
+
+    Returns ``(targets, entries)``: ``targets`` is a list of ``(desktop, session)`` for every
+    session found; ``entries`` holds the result entries already decided: desktops without a
+    session (skipped) and selection entries or session ids that matched nothing (failed).
+    """
+    session_ids = _dedupe(session_ids)
+    if not desktops and not pool and not session_ids:
+        raise ConfigError('Select sessions with desktops, pool or sessions (session ids).')
+    selection = select(adapter, desktops=desktops, pool=pool, allow_all=bool(session_ids))
+    by_id = dict((d['id'], d) for d in selection.desktops)
+    found = adapter.list_sessions(selection.desktops) if selection.desktops else []
+    targets, entries = [], []
+    if session_ids:
+        wanted = set(session_ids)
+        targets = [(by_id.get(s['desktop_id']), s) for s in found if s['session_id'] in wanted]
+        present = set(s['session_id'] for _, s in targets)
+        for sid in session_ids:
+            if sid not in present:
+                entries.append(session_entry(None, {'session_id': sid, 'user': None}, False, True,
+                                             'no session with id %r on the selected desktops' % sid))
+    else:
+        with_session = set()
+        for s in found:
+            targets.append((by_id.get(s['desktop_id']), s))
+            with_session.add(s['desktop_id'])
+        for d in selection.desktops:
+            if d['id'] not in with_session:
+                entries.append(session_entry(d, None, False, False, 'no user session on this desktop', skipped=True))
+    for entry, msg in selection.missing:
+        entries.append(session_entry({'id': None, 'name': entry}, None, False, True, msg))
+    return targets, entries
+
+
+def send_messages(adapter, targets, message, message_type='info', title=None, check_mode=False, options=None):
+    """Send one message to every target session; one result entry per session (``sent`` says whether it went)."""
+    entries = []
+    if check_mode:
+        for d, s in targets:
+            entries.append(session_entry(d, s, True, False, 'would send %s message (check mode)' % message_type,
+                                         sent=False))
+        return entries
+    outcome = adapter.send_message([s for _, s in targets], message, message_type=message_type, title=title,
+                                   options=options or {}) if targets else {}
+    for d, s in targets:
+        err = outcome.get(s['session_id'], 'no outcome reported for this session')
+        if err is None:
+            entries.append(session_entry(d, s, True, False, 'message sent', sent=True))
+        else:
+            entries.append(session_entry(d, s, False, True, 'not sent: %s' % err, sent=False))
+    return entries
+
+
+def logoff_sessions(adapter, targets, force=False, message=None, check_mode=False, wait=False, wait_timeout=300,
+                    poller=None):
+    """Log off every target session; with ``wait``, until the provider no longer lists them."""
+    if check_mode:
+        return [session_entry(d, s, True, False, 'would log off (check mode)', logged_off=False) for d, s in targets]
+    outcome = adapter.logoff([s for _, s in targets], force=force, message=message) if targets else {}
+    asked = [(d, s) for d, s in targets if outcome.get(s['session_id'], 'no outcome') is None]
+    remaining = set(s['session_id'] for _, s in asked)
+    if wait and asked:
+        desktops = []
+        seen = set()
+        for d, _s in asked:
+            if d is not None and d['id'] not in seen:
+                seen.add(d['id'])
+                desktops.append(d)
+
+        def gone():
+            live = set(x['session_id'] for x in adapter.list_sessions(desktops))
+            remaining.intersection_update(live)
+            return not remaining
+
+        (poller or Poller(wait_timeout, initial=1.0, cap=10.0)).run(gone)
+    entries = []
+    for d, s in targets:
+        err = outcome.get(s['session_id'], 'no outcome reported for this session')
+        if err is not None:
+            entries.append(session_entry(d, s, False, True, 'logoff refused: %s' % err, logged_off=False))
+        elif wait and s['session_id'] in remaining:
+            entries.append(session_entry(d, s, True, True, 'logoff requested but the session is still there after %ss'
+                                         % wait_timeout, logged_off=False))
+        else:
+            entries.append(session_entry(d, s, True, False, 'logged off' if wait else 'logoff requested',
+                                         logged_off=bool(wait)))
+    return entries
+
+
+def summarize_sessions(entries, done_key):
+    return {
+        'total': len(entries),
+        done_key: sum(1 for e in entries if e.get(done_key)),
+        'skipped': sum(1 for e in entries if e['skipped']),
+        'failed': sum(1 for e in entries if e['failed']),
+    }

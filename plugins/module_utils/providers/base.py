@@ -155,6 +155,9 @@ class ProviderAdapter:
         """
         raise NotImplementedError
 
+    def check_logoff_options(self, force=False, message=None):
+        """Raise ConfigError before any request when the provider cannot log off with these options."""
+
     def logoff(self, sessions, force=False, message=None):
         """Log off these normalized sessions; ``{session_id: None or error message}`` for every one."""
         raise NotImplementedError
