@@ -109,3 +109,89 @@ attributes:
     membership:
       - vdi.fleet.provider
 '''
+
+    PLUGINS = r'''
+options:
+  provider:
+    description:
+      - The VDI provider to talk to.
+    type: str
+    choices: [horizon, huaweicloud, alicloud]
+    required: true
+    env:
+      - name: VDI_FLEET_PROVIDER
+  endpoint:
+    description:
+      - Base URL of the provider API (Horizon Connection Server URL without C(/rest)); for the clouds it defaults from O(region).
+    type: str
+    env:
+      - name: VDI_FLEET_ENDPOINT
+  region:
+    description:
+      - Cloud region (Huawei Cloud or Alibaba Cloud). For Alibaba Cloud E(ALIBABA_CLOUD_REGION_ID), E(ALICLOUD_REGION) and E(ALICLOUD_REGION_ID) are read too.
+    type: str
+    env:
+      - name: VDI_FLEET_REGION
+  project_id:
+    description:
+      - Huawei Cloud project ID; discovered from the region when not set. E(HUAWEICLOUD_SDK_PROJECT_ID) is read too.
+    type: str
+    env:
+      - name: VDI_FLEET_PROJECT_ID
+  username:
+    description:
+      - Horizon administrator (sAMAccountName) or Huawei Cloud IAM user.
+    type: str
+    env:
+      - name: VDI_FLEET_USERNAME
+  password:
+    description:
+      - Password of O(username).
+    type: str
+    env:
+      - name: VDI_FLEET_PASSWORD
+  domain:
+    description:
+      - Horizon AD domain (NetBIOS name) or Huawei Cloud account name.
+    type: str
+    env:
+      - name: VDI_FLEET_DOMAIN
+  access_key:
+    description:
+      - Access key ID (Huawei Cloud AK, Alibaba Cloud AccessKey ID). The vendors' variables E(HUAWEICLOUD_SDK_AK) and E(ALIBABA_CLOUD_ACCESS_KEY_ID) (or E(ALICLOUD_ACCESS_KEY)) are read too, for the provider in use.
+    type: str
+    env:
+      - name: VDI_FLEET_ACCESS_KEY
+  secret_key:
+    description:
+      - Secret access key. E(HUAWEICLOUD_SDK_SK) and E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) (or E(ALICLOUD_SECRET_KEY)) are read too, for the provider in use.
+    type: str
+    env:
+      - name: VDI_FLEET_SECRET_KEY
+  security_token:
+    description:
+      - Temporary (STS) security token. E(HUAWEICLOUD_SDK_SECURITY_TOKEN) and E(ALIBABA_CLOUD_SECURITY_TOKEN) are read too.
+    type: str
+    env:
+      - name: VDI_FLEET_SECURITY_TOKEN
+  validate_certs:
+    description:
+      - Verify the TLS certificate of the endpoint.
+    type: bool
+    default: true
+    env:
+      - name: VDI_FLEET_VALIDATE_CERTS
+  ca_path:
+    description:
+      - PEM file with the CA certificate(s) that signed the endpoint's certificate.
+    type: path
+    env:
+      - name: VDI_FLEET_CA_PATH
+  timeout:
+    description:
+      - Seconds to wait for each HTTP answer.
+    type: int
+    default: 30
+    env:
+      - name: VDI_FLEET_TIMEOUT
+'''

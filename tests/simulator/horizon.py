@@ -79,7 +79,7 @@ def connection_server_version(yymm: str) -> str:
     known = dict(HORIZON_RELEASES)
     if yymm in known:
         return known[yymm]
-    minor = sum(1 for r, _ in HORIZON_RELEASES if r < yymm)
+    minor = sum(1 for release, version in HORIZON_RELEASES if release < yymm and version)
     return '8.%d.0' % minor
 
 
@@ -388,7 +388,7 @@ class HorizonSim(ProviderSim):
                                  '</head><body><h1>HTTP Status 400 - Bad Request</h1></body></html>',
                             content_type='text/html;charset=utf-8')
         value = req.header('Authorization') or ''
-        scheme, _, token = value.partition(' ')
+        scheme, token = (value.split(' ', 1) + [''])[:2]
         if scheme.lower() != 'bearer' or not token.strip():
             resp = self.error(401, 'common.user.not.authenticated', 'User is not authenticated.')
         elif self._valid(token.strip(), 'access') is None:

@@ -192,6 +192,9 @@ class HorizonAdapter(base.ProviderAdapter):
         except AuthError:
             raise
         except ApiError as err:
+            if err.status == 404 and not err.code:
+                raise ApiError('%s/login does not exist (HTTP 404). Check endpoint: the Connection Server URL, '
+                               'e.g. https://cs01.example.com.' % self.http.endpoint, status=404)
             if err.status in (400, 401, 403, 404):
                 raise auth_error_from(err, 'Horizon', AUTH_HINT)
             raise
@@ -273,7 +276,7 @@ class HorizonAdapter(base.ProviderAdapter):
     def server_version(self):
         """Connection Server version (cached): ``version``, ``build``, ``version_tuple`` and ``release`` (YYMM or None)."""
         if self._server_version is None:
-            data, _ = self._api('GET', '/config/v2/environment-properties')
+            data = self._api('GET', '/config/v2/environment-properties')[0]
             data = data if isinstance(data, dict) else {}
             version = data.get('local_connection_server_version')
             self._server_version = {
@@ -286,7 +289,7 @@ class HorizonAdapter(base.ProviderAdapter):
 
     # ------------------------------------------------------------------ inventory
     def list_pools(self):
-        data, _ = self._api('GET', '/inventory/v1/desktop-pools')
+        data = self._api('GET', '/inventory/v1/desktop-pools')[0]
         pools = [p for p in (data or []) if isinstance(p, dict)]
         self._pool_names = dict((p.get('id'), p.get('name')) for p in pools)
         return [base.pool(p.get('id'), p.get('name'), p) for p in pools]
@@ -409,10 +412,9 @@ class HorizonAdapter(base.ProviderAdapter):
         query = {'enforce': True} if enabled and enforce else None
 
         def call(batch):
-            data, _ = self._api('POST', path, query=query, body=batch, idempotent=False)
+            data = self._api('POST', path, query=query, body=batch, idempotent=False)[0]
             return self.item_failures(batch, data)
 
         # A machine already in the target state makes Horizon refuse the whole request (HTTP 400,
         # nothing applied): split such a batch to find it and let the others through.
         return base.isolate_failures(ids, call, self.action_batch_size, reject_statuses=(400,))
-

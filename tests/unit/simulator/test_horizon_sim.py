@@ -85,7 +85,7 @@ class Api:
 
 @pytest.fixture
 def ctl(hsim):
-    _, info = hsim
+    info = hsim[1]
     c = SimControl(info, 'horizon')
     c.reset()
     return c
@@ -667,7 +667,7 @@ def test_list_sessions_fields_and_filters(ctl, api):
     r = api.get('/inventory/v1/sessions')
     assert r.status_code == 200
     got = r.json()
-    assert [s['id'] for s in got] == [s['id'] for _, s in expected]
+    assert [s['id'] for s in got] == [s['id'] for d, s in expected]
     for rec, (d, s) in zip(got, expected):
         assert rec['machine_id'] == d['id'] and rec['desktop_pool_id'] == d['pool']
         assert rec['session_type'] == 'DESKTOP'
@@ -677,14 +677,14 @@ def test_list_sessions_fields_and_filters(ctl, api):
         assert ('session_protocol' in rec) == (s['state'] == 'connected')
     disc = api.get('/inventory/v1/sessions', filter={'type': 'Equals', 'name': 'session_state',
                                                      'value': 'DISCONNECTED'}).json()
-    assert {s['id'] for s in disc} == {s['id'] for _, s in expected if s['state'] == 'disconnected'}
+    assert {s['id'] for s in disc} == {s['id'] for d, s in expected if s['state'] == 'disconnected'}
     d0, s0 = expected[0]
     one = api.get('/inventory/v1/sessions', filter={'type': 'And', 'filters': [
         {'type': 'Equals', 'name': 'machine_id', 'value': d0['id']},
         {'type': 'Equals', 'name': 'user_id', 'value': got[0]['user_id']}]}).json()
     assert [s['id'] for s in one] == [s0['id']]
     either = api.get('/inventory/v1/sessions', filter={'type': 'Or', 'filters': [
-        {'type': 'Equals', 'name': 'id', 'value': s['id']} for _, s in expected[:3]]}).json()
+        {'type': 'Equals', 'name': 'id', 'value': s['id']} for d, s in expected[:3]]}).json()
     assert len(either) == 3
     t = got[0]['start_time']
     between = api.get('/inventory/v1/sessions', filter={'type': 'Between', 'name': 'start_time',
