@@ -82,7 +82,8 @@ def resolve_connection(params, environ=None):
     with one message naming what is missing or what does not fit the provider.
     """
     environ = os.environ if environ is None else environ
-    conn = dict((k, params.get(k)) for k in CONNECTION_OPTIONS)
+    # An empty string (for example an optional field of an AWX credential injector) means "not set".
+    conn = dict((k, None if params.get(k) == '' else params.get(k)) for k in CONNECTION_OPTIONS)
     provider = conn.get('provider')
     if not provider:
         raise ConfigError('provider is required: one of %s (or set VDI_FLEET_PROVIDER).' % ', '.join(sorted(ADAPTERS)))

@@ -240,8 +240,9 @@ class HttpClient:
                 sign(method, path, pairs, hdrs, data or b'')
             try:
                 self.counters['requests'] += 1
+                # verify passed per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting
                 resp = self.session.request(method, url, data=data, headers=hdrs, timeout=self.timeout,
-                                            allow_redirects=False)
+                                            allow_redirects=False, verify=self.session.verify)
             except Exception as exc:  # pylint: disable=broad-except
                 if rexc is None or not isinstance(exc, rexc.RequestException):
                     raise

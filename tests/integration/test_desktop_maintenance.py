@@ -26,11 +26,11 @@ def minimum_requests(provider: str, pool_size: int) -> dict:
     """
     if provider == 'horizon':
         pages = max(1, math.ceil(pool_size / 1000))
-        return {'login': 1, 'list_pools': 1, 'list_machines': 2 * pages, 'enter_maintenance': math.ceil(pool_size / 1000),
+        return {'login': 1, 'list_pools': 1, 'list_machines_v2': 2 * pages, 'enter_maintenance': math.ceil(pool_size / 1000),
                 'logout': 1}
     if provider == 'huaweicloud':
         pages = max(1, math.ceil(pool_size / 1000))
-        return {'list_pools': 1, 'list_desktops': 2 * pages, 'set_maintenance': math.ceil(pool_size / 100)}
+        return {'list_desktop_pools': 1, 'list_desktops': 2 * pages, 'set_maintenance_mode': math.ceil(pool_size / 100)}
     pages = max(1, math.ceil(pool_size / 100))
     return {'DescribeDesktopGroups': 1, 'DescribeDesktops': 2 * pages, 'SetDesktopMaintenance': math.ceil(pool_size / 100)}
 
@@ -133,6 +133,7 @@ def test_desktop_info(sim, run_play):
         (INFO, {'pool': pool['name'], 'gather_sessions': True, 'include_raw': False}),
     ], check=True)
     everything, in_pool = res['r0'], res['r1']
+    assert not everything.get('failed') and not in_pool.get('failed'), (everything.get('msg'), in_pool.get('msg'))
     assert everything['changed'] is False and len(everything['desktops']) == len(state['desktops'])
     assert len(in_pool['desktops']) == len(members)
     sim_by_id = {d['id']: d for d in members}

@@ -19,6 +19,12 @@ pair, in ``x-acs-security-token`` (V3) or ``SecurityToken`` (V1)).
 
 Every choice made where the vendor documentation is silent is a named constant in the
 "Assumptions" block below; the simulator README lists them.
+
+Control hooks (``/_sim/desktops/<id>``): ``extra={'status': 'Expired'}`` forces the
+DesktopStatus shown, ``extra={'support_hibernation': False}`` makes HibernateDesktops refuse
+the desktop, ``os_type='Linux'`` makes RunCommand fail on it. Messages delivered by
+SendConsoleMessage (``message_type`` ``console:<MessageId>``, to every session when the push
+ends) and by a RunCommand popup (``message_type`` ``msg``) are recorded in ``messages``.
 """
 
 from __future__ import annotations
@@ -135,6 +141,7 @@ READ_ACTIONS = frozenset((
 ))
 SIGNATURE_SKEW = 15 * 60
 NONCE_TTL = 31 * 60
+MAX_TOKENS = 20000
 DATE_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 V3_ALGORITHM = 'ACS3-HMAC-SHA256'
 EMPTY_SHA256 = hashlib.sha256(b'').hexdigest()
@@ -174,7 +181,7 @@ def iso(ts: float) -> str:
 
 
 def _rand_id(rng, prefix: str, n: int = 17) -> str:
-    return prefix + ''.join(rng.choice(ID_ALPHABET) for _ in range(n))
+    return prefix + ''.join(rng.choice(ID_ALPHABET) for _i in range(n))
 
 
 class ApiFault(Exception):
@@ -222,7 +229,7 @@ class Params:
             if m and v != '':
                 items.append((int(m.group(1)), v))
         items.sort()
-        values = [v for _, v in items]
+        values = [v for _idx, v in items]
         if limit is not None and len(values) > limit:
             raise invalid(name, 'A maximum of %d values is supported; %d were given.' % (limit, len(values)))
         return values
@@ -267,6 +274,7 @@ class AlicloudSim(ProviderSim):
         self.host_id = 'ecd.%s.aliyuncs.com' % self.region
         self.secrets = {ACCESS_KEY: SECRET_KEY, STS_ACCESS_KEY: STS_SECRET_KEY}
         self.nonces: dict[str, float] = {}  # nonce -> real time first seen (kept across resets)
+        self._nonces_purged = time.time()
         self.tokens: dict[str, dict] = {}  # NextToken -> {action, filter, offset}
         self.invocations: dict[str, dict] = {}
         self.console_messages: dict[str, dict] = {}
@@ -434,8 +442,9 @@ class AlicloudSim(ProviderSim):
 
     def _use_nonce(self, nonce: str) -> None:
         now = time.time()
-        if len(self.nonces) > 10000:
+        if now - self._nonces_purged > 60:
             self.nonces = {k: t for k, t in self.nonces.items() if now - t < NONCE_TTL}
+            self._nonces_purged = now
         seen = self.nonces.get(nonce)
         if seen is not None and now - seen < NONCE_TTL:
             raise ApiFault(400, 'SignatureNonceUsed', 'Specified signature nonce was used already.')
@@ -458,7 +467,7 @@ class AlicloudSim(ProviderSim):
         names = signed.split(';')
         if names != sorted(names) or any(n != n.lower() for n in names):
             raise ApiFault(400, 'IncompleteSignature', 'SignedHeaders must be lowercase names sorted and joined by ";".')
-        for name in ('x-acs-date', 'x-acs-signature-nonce', 'x-acs-content-sha256'):
+        for name in ('x-acs-action', 'x-acs-date', 'x-acs-signature-nonce', 'x-acs-content-sha256'):
             if not req.header(name):
                 raise ApiFault(400, 'MissingParameter', MSG_MISSING % name)
         self._check_version(req.header('x-acs-version'), 'x-acs-version')
@@ -552,6 +561,8 @@ class AlicloudSim(ProviderSim):
         if offset + size < len(items):
             next_token = hashlib.sha256(('%s|%s|%d|%s' % (action, fingerprint, offset + size, uuid.uuid4())).encode()).hexdigest()[:32]
             self.tokens[next_token] = {'action': action, 'fingerprint': fingerprint, 'offset': offset + size}
+            while len(self.tokens) > MAX_TOKENS:  # forget the oldest tokens
+                del self.tokens[next(iter(self.tokens))]
         return page, next_token
 
     @staticmethod

@@ -668,6 +668,7 @@ class _Server(ThreadingHTTPServer):
 
     def get_request(self):
         sock, addr = self.socket.accept()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # headers and body go out in separate writes
         if self.ssl_ctx is not None:
             # Handshake in the handler thread, so a slow client cannot stall the accept loop.
             sock = self.ssl_ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)

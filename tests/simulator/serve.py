@@ -46,6 +46,8 @@ def parse_args(argv=None):
     p.add_argument('--no-tls', action='store_true', help='serve plain HTTP')
     p.add_argument('--state-dir', default=None, help='where the generated CA is written')
     p.add_argument('--ready-file', default=None, help='write connection details here once listening')
+    p.add_argument('--lifetime', type=float, default=None,
+                   help='stop by itself after this many seconds (a safety net for scenarios that may not stop it)')
     p.add_argument('--verbose', action='store_true')
     return p.parse_args(argv)
 
@@ -72,7 +74,7 @@ def main(argv=None) -> int:
             fh.write(text)
         os.replace(tmp, args.ready_file)
     print(text, flush=True)
-    stop.wait()
+    stop.wait(args.lifetime)
     sim.stop()
     return 0
 

@@ -93,7 +93,7 @@ def test_body_hash_and_content_type_are_signed():
 
 def test_headers_set_by_the_signer():
     token = 'tok+en/=='
-    _, headers = _sign('DescribeDesktops', {'RegionId': 'cn-hangzhou'}, token=token)
+    _pairs, headers = _sign('DescribeDesktops', {'RegionId': 'cn-hangzhou'}, token=token)
     assert headers['host'] == HOST
     assert headers['x-acs-action'] == 'DescribeDesktops'
     assert headers['x-acs-version'] == '2020-09-30'
@@ -102,7 +102,7 @@ def test_headers_set_by_the_signer():
     assert headers['x-acs-content-sha256'] == 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
     assert headers['x-acs-security-token'] == token
     assert headers['x-acs-accesskey-id'] == AK
-    cred, signed, _ = AUTH_RE.match(headers['Authorization']).groups()
+    cred, signed, _sig = AUTH_RE.match(headers['Authorization']).groups()
     assert cred == AK
     assert signed == ('host;x-acs-accesskey-id;x-acs-action;x-acs-content-sha256;x-acs-date;'
                       'x-acs-security-token;x-acs-signature-nonce;x-acs-version')
@@ -119,7 +119,7 @@ def test_fresh_nonce_and_date_per_attempt():
     signer = signing.AcsV3Signer(AK, SK, HOST)
     hook = signer.for_action('DescribeDesktops')
     seen = set()
-    for _ in range(50):
+    for _i in range(50):
         headers = {}
         hook('POST', '/', [('RegionId', 'cn-hangzhou')], headers, b'')
         seen.add(headers['x-acs-signature-nonce'])

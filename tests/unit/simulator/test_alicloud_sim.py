@@ -95,7 +95,7 @@ HTTP = requests.Session()
 
 def send(ctl, spec):
     resp = HTTP.request(spec['method'], spec['url'], headers=spec['headers'], data=spec.get('data'),
-                            verify=ctl.info['ca_path'], timeout=10)
+                        verify=ctl.info['ca_path'], timeout=10)
     return resp.status_code, resp.json() if resp.content else None, resp
 
 
@@ -107,13 +107,13 @@ def call(ctl, action, **query):
 
 
 def ok(ctl, action, **query):
-    status, body, _ = call(ctl, action, **query)
+    status, body, _resp = call(ctl, action, **query)
     assert status == 200, body
     return body
 
 
 def err(ctl, action, status, code, **query):
-    got, body, resp = call(ctl, action, **query)
+    got, body, _resp = call(ctl, action, **query)
     assert (got, body.get('Code')) == (status, code), body
     assert set(body) >= {'RequestId', 'HostId', 'Code', 'Message', 'Recommend'}
     return body
@@ -184,7 +184,7 @@ def test_v3_and_v1_accept_awkward_values(ctl, value):
     for spec in (v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION, 'DesktopName': value}),
                  v1_request(ctl, 'DescribeDesktops', {'RegionId': REGION, 'DesktopName': value}),
                  v1_request(ctl, 'DescribeDesktops', {'RegionId': REGION, 'DesktopName': value}, method='GET')):
-        status, body, _ = send(ctl, spec)
+        status, body, _resp = send(ctl, spec)
         assert status == 200, body
         assert body['Desktops'] == []
 
@@ -193,7 +193,7 @@ def test_v3_list_params_and_get(ctl):
     ids = all_ids(ctl)[:12]
     spec = v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION, 'DesktopId': ids, 'FilterDesktopGroup': 'false',
                                                 'MaxResults': '100'}, method='GET')
-    status, body, _ = send(ctl, spec)
+    status, body, _resp = send(ctl, spec)
     assert status == 200 and [d['DesktopId'] for d in body['Desktops']] == ids
 
 
@@ -225,39 +225,43 @@ def test_tampering_and_bad_credentials_are_rejected(ctl):
     spec['headers']['x-acs-extra'] = 'unsigned'
     cases.append((spec, 400, 'IncompleteSignature'))
     spec = v3_request(ctl, 'DescribeDesktops', base)
+    del spec['headers']['x-acs-action']
+    spec['url'] += '&Action=DescribeDesktops'
+    cases.append((spec, 400, 'MissingParameter'))
+    spec = v3_request(ctl, 'DescribeDesktops', base)
     spec['data'] = b'RegionId=cn-hangzhou'
     cases.append((spec, 400, 'IncompleteSignature'))
     spec = v3_request(ctl, 'DescribeDesktops', base)
     spec['headers']['Authorization'] = spec['headers']['Authorization'].replace('ACS3-HMAC-SHA256', 'ACS3-HMAC-SM3')
     cases.append((spec, 400, 'IncompleteSignature'))
     for spec, status, code in cases:
-        got, body, _ = send(ctl, spec)
+        got, body, _resp = send(ctl, spec)
         assert (got, body['Code']) == (status, code), body
         assert set(body) == {'RequestId', 'HostId', 'Code', 'Message', 'Recommend'}
     # the signature mismatch echoes the server's string to sign (V3: algorithm + hash; V1: the parameters)
-    _, body, _ = send(ctl, v3_request(ctl, 'DescribeDesktops', base, sk='x'))
+    _status, body, _resp = send(ctl, v3_request(ctl, 'DescribeDesktops', base, sk='x'))
     assert 'server string to sign is:ACS3-HMAC-SHA256\n' in body['Message']
     assert ctl.stats()['by_op']['DescribeDesktops'] == len(cases) + 1
 
 
 def test_no_signature_and_unknown_action(ctl):
-    status, body, _ = send(ctl, {'method': 'POST', 'url': ctl.endpoint + '/?Action=DescribeDesktops&RegionId=cn-hangzhou',
-                                 'headers': {}})
+    url = ctl.endpoint + '/?Action=DescribeDesktops&RegionId=cn-hangzhou'
+    status, body, _resp = send(ctl, {'method': 'POST', 'url': url, 'headers': {}})
     assert (status, body['Code']) == (400, 'MissingParameter')
-    status, body, _ = send(ctl, v3_request(ctl, 'DescribeNothing', {'RegionId': REGION}))
+    status, body, _resp = send(ctl, v3_request(ctl, 'DescribeNothing', {'RegionId': REGION}))
     assert (status, body['Code']) == (404, 'InvalidAction.NotFound')
-    status, body, _ = send(ctl, {'method': 'POST', 'url': ctl.endpoint + '/', 'headers': {}})
+    status, body, _resp = send(ctl, {'method': 'POST', 'url': ctl.endpoint + '/', 'headers': {}})
     assert (status, body['Code']) == (400, 'MissingParameter') and '"Action"' in body['Message']
 
 
 def test_reused_nonce_is_rejected(ctl):
     nonce = uuid.uuid4().hex
     assert send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))[0] == 200
-    status, body, _ = send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))
+    status, body, _resp = send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))
     assert (status, body['Code']) == (400, 'SignatureNonceUsed')
     nonce = uuid.uuid4().hex
     assert send(ctl, v1_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))[0] == 200
-    status, body, _ = send(ctl, v1_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))
+    status, body, _resp = send(ctl, v1_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, nonce=nonce))
     assert (status, body['Code']) == (400, 'SignatureNonceUsed')
 
 
@@ -269,7 +273,7 @@ def test_a_rejected_signature_does_not_burn_the_nonce(ctl):
 
 def test_server_clock_skew_option(ctl):
     ctl.sim.options['alicloud_clock_skew'] = 16 * 60
-    status, body, _ = send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}))
+    status, body, _resp = send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}))
     assert (status, body['Code']) == (400, 'InvalidTimeStamp.Expired')
     assert send(ctl, v3_request(ctl, 'DescribeDesktops', {'RegionId': REGION}, date_offset=16 * 60))[0] == 200
 
@@ -289,7 +293,7 @@ def test_sts_tokens(ctl):
         (v3_request(ctl, 'DescribeDesktops', q, token=A.STS_TOKEN), 'InvalidSecurityToken.MismatchWithAccessKey'),
     ]
     for spec, code in cases:
-        status, body, _ = send(ctl, spec)
+        status, body, _resp = send(ctl, spec)
         assert (status, body['Code']) == (400, code)
     spec = v3_request(ctl, 'DescribeDesktops', q, ak=A.STS_ACCESS_KEY, sk=A.STS_SECRET_KEY, token=A.STS_TOKEN)
     spec['headers']['x-acs-security-token'] = A.STS_TOKEN[:-2] + 'AA'  # signed header changed
@@ -373,7 +377,7 @@ def test_desktop_id_filter(ctl):
 def test_desktop_records(ctl):
     ctl.reset(fleet=60)
     state = desktops_state(ctl)
-    recs, _ = pooled_all(ctl, MaxResults=100)
+    recs, _pages = pooled_all(ctl, MaxResults=100)
     assert len(recs) == 60
     seen = set()
     for r in recs:
@@ -492,8 +496,8 @@ def test_stop_and_start_are_asynchronous(ctl):
     assert set(_status(ctl, running).values()) == {'Stopping'}
     state = desktops_state(ctl)
     assert all(state[i]['sessions'] == [] for i in running)
-    assert all(r['ConnectionStatus'] == 'Unknown' for r in ok(ctl, 'DescribeDesktops', DesktopId=running,
-                                                               FilterDesktopGroup='false')['Desktops'])
+    recs = ok(ctl, 'DescribeDesktops', DesktopId=running, FilterDesktopGroup='false')['Desktops']
+    assert all(r['ConnectionStatus'] == 'Unknown' for r in recs)
     ctl.advance(A.TRANSITION_SECONDS['stop'] + 1)
     assert set(_status(ctl, running).values()) == {'Stopped'}
     ok(ctl, 'StartDesktops', DesktopId=running)
@@ -571,8 +575,8 @@ def test_describe_desktop_sessions(ctl):
     one = ok(ctl, 'DescribeDesktopSessions', DesktopId=[expected[0][0]])
     assert [s['DesktopId'] for s in one['Sessions']] == [expected[0][0]]
     default = ok(ctl, 'DescribeDesktopSessions')['Sessions']  # default PageSize 10
-    assert [(s['DesktopId'], s['EndUserId']) for s in default] == [(s['DesktopId'], s['EndUserId'])
-                                                                  for s in body['Sessions'][:10]]
+    pairs = [(s['DesktopId'], s['EndUserId']) for s in body['Sessions'][:10]]
+    assert [(s['DesktopId'], s['EndUserId']) for s in default] == pairs
     err(ctl, 'DescribeDesktopSessions', 400, 'InvalidParameter', PageSize=A.SESSIONS_PAGE_MAX + 1)
     err(ctl, 'DescribeDesktopSessions', 400, 'InvalidParameter', SessionStatus='Active')
     err(ctl, 'DescribeDesktopSessions', 400, 'MissingParameter', RegionId='')
@@ -648,8 +652,9 @@ def test_run_command_popup(ctl):
     ctl.advance(A.INVOCATION_SECONDS + 1)
     inv = _invocation(ctl, body['InvokeId'])
     per = {x['DesktopId']: x['InvocationStatus'] for x in inv['InvokeDesktops']}
-    assert per == dict([(i, 'Success') for i in with_session] + [(no_session[0], 'Failed'), (stopped[0], 'Failed'),
-                                                                  (linux, 'Failed')])
+    want = dict((i, 'Success') for i in with_session)
+    want.update({no_session[0]: 'Failed', stopped[0]: 'Failed', linux: 'Failed'})
+    assert per == want
     assert inv['InvocationStatus'] == 'PartialFailed'
     state = desktops_state(ctl)
     msgs = ctl.state()['messages']
@@ -734,7 +739,7 @@ def test_throttle_is_what_tea_openapi_maps_to_throttling_exception(ctl):
 
 def test_server_error_faults(ctl):
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['DescribeDesktopGroups'], 'count': 2}])
-    got = [call(ctl, 'DescribeDesktopGroups')[:2] for _ in range(3)]
+    got = [call(ctl, 'DescribeDesktopGroups')[:2] for _i in range(3)]
     assert sorted((s, b.get('Code')) for s, b in got[:2]) == [(500, 'InternalError'), (503, 'ServiceUnavailable')]
     assert got[2][0] == 200
 
@@ -742,7 +747,7 @@ def test_server_error_faults(ctl):
 def test_5xx_after_a_write_applies_it(ctl):
     ids = all_ids(ctl)[:2]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['write'], 'count': 1, 'phase': 'after'}])
-    status, _, _ = call(ctl, 'SetDesktopMaintenance', Mode='ENTER', DesktopIds=ids)
+    status, _body, _resp = call(ctl, 'SetDesktopMaintenance', Mode='ENTER', DesktopIds=ids)
     assert status in (500, 503)
     assert _maint(ctl) == set(ids)
     stats = ctl.stats()

@@ -1,0 +1,375 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, vdi.fleet contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Huawei Cloud Workspace (cloud desktop, API v2) adapter.
+
+Calls go to ``https://workspace.<region>.myhuaweicloud.com/v2/<project_id>/...`` (or ``endpoint``),
+authenticated either with AK/SK (``SDK-HMAC-SHA256`` signatures, optionally temporary keys with
+``security_token``) or with an IAM user token (``username``, ``password`` and ``domain`` = the
+account name), fetched from IAM and sent as ``X-Auth-Token``. Without ``project_id`` the project
+of ``region`` is found through IAM (``GET /v3/projects?name=<region>`` with AK/SK, the token's
+project with a password). IAM is ``https://iam.<region>.myhuaweicloud.com`` for the default
+endpoints, the ``HUAWEICLOUD_SDK_IAM_ENDPOINT`` environment variable when set, else the Workspace
+endpoint itself (a gateway or test server that serves both).
+
+Desktops are listed with ListDesktops (``GET /desktops``, 1000 per page), not ListDesktopsDetail:
+only the simple record carries ``pool_id``. Maintenance is ``PUT /desktops/maintenance-mode`` in
+batches of 100 (unconfirmed limit); that call has no per-id result, so a refused batch is split
+until the refused ids are isolated. Reads are retried on 5xx, writes are not.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+from ansible.module_utils.six.moves.urllib.parse import urlsplit
+
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
+    POWERED_OFF,
+    POWERED_ON,
+    SUSPENDED,
+    TRANSITIONING,
+    UNKNOWN,
+    ProviderAdapter,
+    desktop,
+    isolate_failures,
+    pool,
+    session,
+)
+from ansible_collections.vdi.fleet.plugins.module_utils.signing.huawei import (
+    IAM_PROJECTS_PATH,
+    IamTokenAuth,
+    SdkHmacSigner,
+)
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, chunks, header, retry_after_of
+
+DEFAULT_ENDPOINT = 'https://workspace.%s.myhuaweicloud.com'
+IAM_ENDPOINT_ENV = 'HUAWEICLOUD_SDK_IAM_ENDPOINT'
+PAGE_SIZE = 1000  # ListDesktops and ListDesktopPools: limit 0..1000
+ID_FILTER_SIZE = 100  # ListDesktops desktop_id: at most 100 ids
+MAINTENANCE_BATCH = 100  # SetMaintenanceMode: limit unconfirmed, 100 like BatchRunDesktops
+#: Huawei sends no Retry-After with APIG.0308 and advises waiting 2-5 s before retrying.
+THROTTLE_WAIT = 2.0
+
+POWER_STATES = {
+    'ACTIVE': POWERED_ON,
+    'SHUTOFF': POWERED_OFF,
+    'HIBERNATED': SUSPENDED,
+}
+SESSION_STATES = {'CONNECTED': 'connected', 'DISCONNECTED': 'disconnected'}
+
+GATEWAY_PREFIXES = ('APIG.', 'APIGW.')
+#: gateway codes (after the prefix) that refuse the credentials: 0301 bad AK/SK signature or token,
+#: 0303 signature expired, 0307 token must be updated, 0302 not authorized (IAM permissions/project)
+AUTH_SUFFIXES = ('0301', '0303', '0307')
+PERMISSION_SUFFIXES = ('0302',)
+THROTTLE_SUFFIX = '0308'
+
+HINT_AKSK = ('Check access_key/secret_key (and security_token for temporary keys) and the controller clock: '
+             'Huawei Cloud refuses signatures whose X-Sdk-Date is more than 15 minutes off.')
+HINT_PASSWORD = ('Check username (the IAM user), password and domain (the account name), and that the user may log '
+                 'in with a password from this host.')
+HINT_PERMISSION = ('Check project_id (it must be the project of region in the same account as the credentials) and '
+                   'the IAM permissions of the user (workspace:desktops:*, workspace:desktopPools:list).')
+
+
+def _gateway_suffix(code):
+    for prefix in GATEWAY_PREFIXES:
+        if code and code.startswith(prefix):
+            return code[len(prefix):]
+    return None
+
+
+def power_state(status, task_status):
+    """Normalized power state: a running task is a transition, else the run state."""
+    if task_status:
+        return TRANSITIONING
+    return POWER_STATES.get(status or '', UNKNOWN)
+
+
+def _unique(items):
+    seen = set()
+    out = []
+    for item in items or []:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def _error_fields(data):
+    """(code, message) of a Huawei error body: error_code/error_msg, errorCode/errorMsg, code/message, or nested."""
+    if not isinstance(data, dict):
+        return None, None
+    for code_key, msg_key in (('error_code', 'error_msg'), ('errorCode', 'errorMsg'), ('code', 'message')):
+        if code_key in data or msg_key in data:
+            code = data.get(code_key)
+            return (str(code) if code is not None else None), data.get(msg_key)
+    for value in data.values():
+        if isinstance(value, dict):
+            code, message = _error_fields(value)
+            if code or message:
+                return code, message
+    return None, None
+
+
+class HuaweiAdapter(ProviderAdapter):
+    name = 'huaweicloud'
+    list_page_size = PAGE_SIZE
+    action_batch_size = MAINTENANCE_BATCH
+    #: seconds to wait after a throttling answer without Retry-After (tests lower it)
+    throttle_wait = THROTTLE_WAIT
+
+    def __init__(self, params, policy=None):
+        self.region = params.get('region') or None
+        super(HuaweiAdapter, self).__init__(params, policy=policy)
+        self.project_id = params.get('project_id') or None
+        self._host = urlsplit(self.endpoint).netloc
+        self._secrets = [v for v in (params.get('secret_key'), params.get('security_token'), params.get('password')) if v]
+        self._pool_names = {}
+        self._iam_http = None
+        self._signer = None
+        self._token = None
+        access_key, secret_key = params.get('access_key'), params.get('secret_key')
+        username, password, domain = params.get('username'), params.get('password'), params.get('domain')
+        if (access_key or secret_key) and (username or password):
+            raise ConfigError('Give either access_key/secret_key or username/password/domain for huaweicloud, not both.')
+        if access_key or secret_key:
+            if not (access_key and secret_key):
+                raise ConfigError('huaweicloud AK/SK authentication needs both access_key and secret_key.')
+            if not self.project_id and not self.region:
+                raise ConfigError('huaweicloud needs region (or project_id) to find the project of the desktops.')
+            self.auth_mode = 'aksk'
+            self._signer = SdkHmacSigner(access_key, secret_key, self._host, project_id=self.project_id,
+                                         security_token=params.get('security_token') or None)
+        elif username or password:
+            missing = [k for k, v in (('username', username), ('password', password), ('domain', domain)) if not v]
+            if missing:
+                raise ConfigError('huaweicloud password authentication needs username, password and domain (the '
+                                  'account name); missing: %s.' % ', '.join(missing))
+            if not self.project_id and not self.region:
+                raise ConfigError('huaweicloud needs region (or project_id) to scope the IAM token.')
+            self.auth_mode = 'password'
+            self._token = IamTokenAuth(self._iam_client(), username, password, domain, region=self.region,
+                                       project_id=self.project_id)
+        else:
+            raise ConfigError('huaweicloud needs access_key and secret_key, or username, password and domain.')
+
+    def default_endpoint(self):
+        if not self.region:
+            raise ConfigError('huaweicloud needs region (e.g. cn-north-4) or endpoint.')
+        return DEFAULT_ENDPOINT % self.region
+
+    def iam_endpoint(self):
+        """IAM endpoint: the SDK environment variable, iam.<...> beside a workspace.<...> host, else the endpoint."""
+        env = os.environ.get(IAM_ENDPOINT_ENV)
+        if env:
+            return env.rstrip('/')
+        parts = urlsplit(self.endpoint)
+        if parts.netloc.startswith('workspace.'):
+            return '%s://iam.%s' % (parts.scheme, parts.netloc[len('workspace.'):])
+        return self.endpoint
+
+    def _iam_client(self):
+        if self._iam_http is None:
+            iam = self.iam_endpoint()
+            if iam == self.endpoint:
+                self._iam_http = self.http
+            else:
+                self._iam_http = HttpClient(iam, self.name, validate_certs=self.params.get('validate_certs', True),
+                                            ca_path=self.params.get('ca_path'), timeout=self.params.get('timeout') or 30,
+                                            policy=self.http.policy, classify_error=self.classify_error)
+        return self._iam_http
+
+    def close(self):
+        if self._iam_http is not None and self._iam_http is not self.http:
+            self._iam_http.close()
+        self.http.close()
+
+    # ------------------------------------------------------------------ errors
+    def _redact(self, text):
+        text = u'%s' % (text or '',)
+        for secret in self._secrets:
+            if secret and secret in text:
+                text = text.replace(secret, '******')
+        if self._token is not None and self._token._token:  # pylint: disable=protected-access
+            text = text.replace(self._token._token, '******')  # pylint: disable=protected-access
+        return text
+
+    def classify_error(self, resp):
+        status = resp.status_code
+        data = None
+        if resp.content:
+            try:
+                data = resp.json()
+            except ValueError:
+                data = None
+        code, message = _error_fields(data)
+        if not message:
+            message = (resp.text or '')[:300].strip() if resp.content else ''
+            message = message or resp.reason or 'no details'
+        message = self._redact(message)
+        request_id = header(resp, 'X-Request-Id') or (data.get('request_id') if isinstance(data, dict) else None) \
+            or header(resp, 'X-IAM-Trace-Id')
+        suffix = _gateway_suffix(code)
+        throttle = status == 429 or suffix == THROTTLE_SUFFIX
+        text = 'Huawei Cloud answered HTTP %s%s: %s%s' % (status, ' ' + code if code else '', message,
+                                                         ' (request id %s)' % request_id if request_id else '')
+        retry_after = None
+        if throttle:
+            retry_after = retry_after_of(resp)
+            if retry_after is None:
+                retry_after = self.throttle_wait
+            return ApiError(text, status=status, code=code, message=message, request_id=request_id, throttle=True,
+                            retry_after=retry_after)
+        if suffix in AUTH_SUFFIXES or status == 401:
+            hint = HINT_PASSWORD if self.auth_mode == 'password' else HINT_AKSK
+            return AuthError('Huawei Cloud refused the credentials (HTTP %s%s): %s. %s'
+                             % (status, ', ' + code if code else '', message, hint),
+                             status=status, code=code, message=message, request_id=request_id)
+        if suffix in PERMISSION_SUFFIXES:
+            return AuthError('Huawei Cloud refused the request (HTTP %s%s): %s. %s'
+                             % (status, ', ' + code if code else '', message, HINT_PERMISSION),
+                             status=status, code=code, message=message, request_id=request_id)
+        return ApiError(text, status=status, code=code, message=message, request_id=request_id)
+
+    # ------------------------------------------------------------------ auth and calls
+    def _discover_project(self):
+        """Project id of ``region`` through IAM (AK/SK, as the SDK does when no project id is given)."""
+        iam = self._iam_client()
+        signer = SdkHmacSigner(self._signer.access_key, self._signer._secret,  # pylint: disable=protected-access
+                               urlsplit(iam.endpoint).netloc, project_id=None,
+                               security_token=self.params.get('security_token') or None)
+        data = iam.json('GET', IAM_PROJECTS_PATH, query={'name': self.region}, sign=signer)
+        projects = [p for p in ((data or {}).get('projects') or []) if isinstance(p, dict) and p.get('id')]
+        if not projects:
+            raise ConfigError('IAM (%s) lists no project named %r for these credentials. Check region, or set '
+                              'project_id.' % (iam.endpoint, self.region))
+        if len(projects) > 1:
+            raise ConfigError('IAM lists several projects named %r (%s). Set project_id to one of them.'
+                              % (self.region, ', '.join(p['id'] for p in projects)))
+        return projects[0]['id']
+
+    def _ready(self):
+        if self.project_id:
+            return
+        if self.auth_mode == 'aksk':
+            self.project_id = self._discover_project()
+            self._signer.project_id = self.project_id
+        else:
+            self._token.token()
+            self.project_id = self._token.project_id
+            if not self.project_id:
+                raise ApiError('IAM issued a token without a project. Set project_id.')
+
+    def _call(self, method, subpath, query=None, body=None, write=False):
+        self._ready()
+        kwargs = {'query': query, 'body': body, 'idempotent': not write}
+        if self.auth_mode == 'aksk':
+            kwargs['sign'] = self._signer
+        else:
+            kwargs['sign'] = self._token
+            kwargs['on_unauthorized'] = self._token.refresh
+        return self.http.json(method, '/v2/%s%s' % (self.project_id, subpath), **kwargs)
+
+    def _paged(self, subpath, key, query=None, limit=PAGE_SIZE):
+        out = []
+        offset = 0
+        while True:
+            q = dict(query or {})
+            q['offset'] = offset
+            q['limit'] = limit
+            data = self._call('GET', subpath, query=q) or {}
+            rows = data.get(key) or []
+            out.extend(rows)
+            offset += len(rows)
+            total = data.get('total_count')
+            try:
+                total = int(total) if total is not None else None
+            except (TypeError, ValueError):
+                total = None
+            if not rows or (total is not None and offset >= total) or (total is None and len(rows) < limit):
+                return out
+
+    # ------------------------------------------------------------------ inventory
+    def list_pools(self):
+        rows = self._paged('/desktop-pools', 'desktop_pools')
+        self._pool_names = dict((r.get('id'), r.get('name')) for r in rows)
+        return [pool(r.get('id'), r.get('name'), r) for r in rows]
+
+    def list_desktops(self, pool_ids=None, desktop_ids=None):
+        base = {}
+        if pool_ids is not None:
+            pool_ids = _unique(pool_ids)
+            if not pool_ids:
+                return []
+            base['pool_id'] = ','.join(pool_ids)
+        if desktop_ids is not None:
+            desktop_ids = _unique(desktop_ids)
+            if not desktop_ids:
+                return []
+            records = []
+            for batch in chunks(desktop_ids, ID_FILTER_SIZE):
+                query = dict(base)
+                query['desktop_id'] = batch
+                records += self._paged('/desktops', 'desktops', query)
+        else:
+            records = self._paged('/desktops', 'desktops', base)
+        out, seen = [], set()
+        for rec in records:
+            if rec.get('desktop_id') in seen:
+                continue
+            seen.add(rec.get('desktop_id'))
+            out.append(self._normalize(rec))
+        return out
+
+    def _normalize(self, rec):
+        connect = rec.get('connect_status') or rec.get('login_status')
+        users = [u.get('user_name') for u in (rec.get('attach_user_infos') or []) if isinstance(u, dict)
+                 and u.get('user_name')]
+        if not users and rec.get('user_name'):
+            users = [rec['user_name']]
+        maintenance = rec.get('in_maintenance_mode')
+        return desktop(
+            id=rec.get('desktop_id'),
+            name=rec.get('computer_name'),
+            pool=rec.get('pool_id') or None,
+            maintenance=bool(maintenance) if maintenance is not None else None,
+            power_state=power_state(rec.get('status'), rec.get('task_status')),
+            sessions=1 if connect in SESSION_STATES else 0,
+            raw=rec,
+            pool_name=self._pool_names.get(rec.get('pool_id')),
+            address=rec.get('ip_address') or rec.get('ipv4'),
+            users=users,
+        )
+
+    def list_sessions(self, desktops):
+        """One session per desktop whose connect_status is CONNECTED or DISCONNECTED.
+
+        Workspace has no session objects: the session id is ``<desktop id>:<user>``, the state comes from
+        ``connect_status`` re-read with ListDesktops (100 ids per call) and there is no start time.
+        """
+        by_id = dict((d['id'], d) for d in desktops)
+        if not by_id:
+            return []
+        out = []
+        for rec in self.list_desktops(desktop_ids=list(by_id)):
+            raw = rec['raw']
+            state = SESSION_STATES.get(raw.get('connect_status') or raw.get('login_status'))
+            if state is None:
+                continue
+            user = raw.get('user_name') or (rec['users'][0] if rec['users'] else None)
+            out.append(session('%s:%s' % (rec['id'], user), rec['id'], rec['name'], rec['pool'], user, state, None, raw))
+        return out
+
+    # ------------------------------------------------------------------ maintenance
+    def set_maintenance(self, desktop_ids, enabled, enforce=False):
+        def call(batch):
+            self._call('PUT', '/desktops/maintenance-mode', body={'desktop_ids': batch, 'in_maintenance_mode': bool(enabled)},
+                       write=True)
+            return {}
+
+        return isolate_failures(_unique(desktop_ids), call, MAINTENANCE_BATCH, self.item_reject_statuses)
