@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 USER_AGENT = 'vdi.fleet-ansible-collection/0.1.0'
-RETRY_AFTER_HEADERS = ('X-Rate-Limit-Retry-After-Seconds', 'Retry-After', 'x-acs-retry-after')
+# x-acs-retry-after (Alibaba) is in milliseconds; its adapter reads it itself.
+RETRY_AFTER_HEADERS = ('X-Rate-Limit-Retry-After-Seconds', 'Retry-After')
 
 
 def rfc3986(value):

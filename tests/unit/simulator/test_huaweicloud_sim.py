@@ -544,6 +544,8 @@ def test_show_job_embeds_at_most_100_and_sub_jobs_page(ctl):
     ctl.reset(fleet=330)  # 3 pools of 110
     pool = _pool_of(ctl)
     assert pool['desktop_count'] == 110
+    not_running = sum(1 for r in desktops(ctl, pool_id=pool['id']) if r['status'] != 'ACTIVE')
+    assert not_running
     job_id = hw(ctl, 'POST', 'desktop-pools/%s/action' % pool['id'], body={'op_type': 'reboot'}).json()['job_id']
     job = _job(ctl, job_id)
     assert job['sub_jobs_total'] == 110 and len(job['sub_jobs']) == H.JOB_EMBEDDED_SUB_JOBS
@@ -559,7 +561,9 @@ def test_show_job_embeds_at_most_100_and_sub_jobs_page(ctl):
     assert_wks(hw(ctl, 'GET', 'workspace-jobs/nope'), 404, 'WKS.0202')
     ctl.advance(300)
     done = hw(ctl, 'GET', 'workspace-sub-jobs', [('job_id', job_id), ('status', 'SUCCESS')]).json()
-    assert done['total_count'] == 110
+    refused = hw(ctl, 'GET', 'workspace-sub-jobs', [('job_id', job_id), ('status', 'FAILED')]).json()
+    assert done['total_count'] == 110 - not_running and refused['total_count'] == not_running  # reboot needs ACTIVE
+    assert {s['error_code'] for s in refused['jobs']} == {H.ACTION_STATE_REFUSED}
     by_type = hw(ctl, 'GET', 'workspace-sub-jobs', [('job_type', H.JOB_TYPE_POOL_ACTION),
                                                      ('desktop_pool_id', pool['id'])]).json()
     assert by_type['total_count'] == 110

@@ -1,0 +1,384 @@
+"""HuaweiAdapter against the Huawei Cloud Workspace simulator: request counts, read-back, errors, retries, auth."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SimControl
+from core import Simulator
+
+import huaweicloud as H  # the simulator module (tests/simulator is on sys.path)
+
+from ansible_collections.vdi.fleet.plugins.module_utils import service
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter, power_state
+from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
+
+POWER = {'on': base.POWERED_ON, 'off': base.POWERED_OFF, 'hibernated': base.SUSPENDED}
+
+
+@pytest.fixture(scope='module')
+def hw_simulator(tmp_path_factory):
+    sim = Simulator(providers=('huaweicloud',), fleet=30, seed=11, time_scale=1.0, tls=True,
+                    state_dir=str(tmp_path_factory.mktemp('hwsim-adapter')))
+    info = sim.start()
+    yield sim, info
+    sim.stop()
+
+
+@pytest.fixture
+def ctl(hw_simulator, monkeypatch):
+    sim, info = hw_simulator
+    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override Session.verify, which would hide ca_path.
+    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
+    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
+    monkeypatch.delenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', raising=False)
+    signing.clear_token_cache()
+    c = SimControl(info, 'huaweicloud')
+    c.reset()
+    c.sim = sim
+    yield c
+    sim.options.pop('huawei_clock_skew', None)
+    c.faults([])
+    signing.clear_token_cache()
+
+
+def make(ctl, **override):
+    args = ctl.module_args(**override)
+    args = dict((k, v) for k, v in args.items() if v is not None)
+    adapter = HuaweiAdapter(args, policy=RetryPolicy(retries=4, base=0.01, cap=0.05))
+    adapter.throttle_wait = 0.01
+    return adapter
+
+
+def password_args(ctl, **override):
+    args = dict(ctl.sim.providers['huaweicloud'].password_credentials())
+    args.update(access_key=None, secret_key=None, project_id=None)
+    args.update(override)
+    return args
+
+
+@pytest.fixture
+def adapter(ctl):
+    a = make(ctl)
+    yield a
+    a.close()
+
+
+def ops(ctl):
+    return ctl.stats()['by_op']
+
+
+def flags(ctl):
+    return dict((d['id'], d['maintenance']) for d in ctl.state()['desktops'])
+
+
+# --------------------------------------------------------------------------- listing
+
+
+def test_list_pools_one_request(ctl, adapter):
+    pools = adapter.list_pools()
+    assert sorted(p['id'] for p in pools) == sorted(p['id'] for p in ctl.state()['pools'])
+    assert all(p['name'].startswith('wks-pool-') and p['raw']['desktop_count'] for p in pools)
+    assert ops(ctl) == {'list_desktop_pools': 1}
+
+
+def test_list_desktops_normalized_in_one_request(ctl, adapter):
+    adapter.list_pools()
+    ctl.clear_stats()
+    found = adapter.list_desktops()
+    assert ops(ctl) == {'list_desktops': 1}
+    st = dict((d['id'], d) for d in ctl.state()['desktops'])
+    names = dict((p['id'], p['name']) for p in ctl.state()['pools'])
+    assert sorted(d['id'] for d in found) == sorted(st)
+    for d in found:
+        s = st[d['id']]
+        assert d['name'] == s['name'] and d['pool'] == s['pool'] and d['pool_name'] == names[s['pool']]
+        assert d['maintenance'] is False and d['power_state'] == POWER[s['power']]
+        assert d['sessions'] == (1 if s['sessions'] else 0)
+        assert d['address'] == s['address'] and d['users'] and d['raw']['desktop_id'] == d['id']
+
+
+def test_list_desktops_pages_with_1000(ctl, adapter):
+    ctl.reset(fleet=1001)
+    found = adapter.list_desktops()
+    assert len(set(d['id'] for d in found)) == 1001
+    assert ops(ctl) == {'list_desktops': 2}
+    log = ctl.stats(log=True)['log']
+    assert [e['status'] for e in log] == [200, 200]
+
+
+def test_list_desktops_by_pool_and_by_ids(ctl, adapter):
+    ctl.reset(fleet=330)
+    st = ctl.state()
+    pools = [p['id'] for p in st['pools']]
+    found = adapter.list_desktops(pool_ids=pools[:2])
+    assert ops(ctl) == {'list_desktops': 1}
+    assert len(found) == 220 and set(d['pool'] for d in found) == set(pools[:2])
+    ctl.clear_stats()
+    ids = [d['id'] for d in st['desktops']][:250] + ['00000000-0000-4000-8000-000000000000']
+    found = adapter.list_desktops(desktop_ids=ids + ids[:5])
+    assert ops(ctl) == {'list_desktops': 3}  # 251 unique ids, 100 per request
+    assert sorted(d['id'] for d in found) == sorted(ids[:250])
+    ctl.clear_stats()
+    both = adapter.list_desktops(pool_ids=pools[:1], desktop_ids=ids[:30])
+    assert ops(ctl) == {'list_desktops': 1} and all(d['pool'] == pools[0] for d in both) and both
+    assert adapter.list_desktops(desktop_ids=[]) == [] and adapter.list_desktops(pool_ids=[]) == []
+    assert ops(ctl) == {'list_desktops': 1}
+
+
+def test_power_state_normalization(ctl, adapter):
+    st = ctl.state()['desktops']
+    on = [d['id'] for d in st if d['power'] == 'on']
+    ctl.patch(on[0], transition={'kind': 'reboot', 'power': 'on', 'seconds': 60, 'task_status': 'rebooting'})
+    ctl.patch(on[1], extra={'status': 'ERROR'})
+    ctl.patch(on[2], power='hibernated')
+    found = dict((d['id'], d) for d in adapter.list_desktops(desktop_ids=on[:3]))
+    assert found[on[0]]['power_state'] == base.TRANSITIONING and found[on[0]]['raw']['task_status'] == 'rebooting'
+    assert found[on[1]]['power_state'] == base.UNKNOWN
+    assert found[on[2]]['power_state'] == base.SUSPENDED
+    assert power_state('SHUTOFF', None) == base.POWERED_OFF and power_state('SHUTOFF', 'powering-on') == base.TRANSITIONING
+    assert power_state('', None) == base.UNKNOWN
+
+
+def test_list_sessions_from_connect_status(ctl, adapter):
+    st = ctl.state()['desktops']
+    found = adapter.list_desktops()
+    ctl.clear_stats()
+    sessions = adapter.list_sessions(found)
+    assert ops(ctl) == {'list_desktops': 1}
+    expected = dict((d['id'], d['sessions'][0]) for d in st if d['sessions'])
+    assert sorted(s['desktop_id'] for s in sessions) == sorted(expected)
+    for s in sessions:
+        assert s['state'] == expected[s['desktop_id']]['state'] and s['user'] == expected[s['desktop_id']]['user']
+        assert s['session_id'] == '%s:%s' % (s['desktop_id'], s['user'])
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def test_enter_and_exit_maintenance_with_read_back(ctl, adapter):
+    selection = service.select(adapter, pool=ctl.state()['pools'][0]['name'])
+    ids = [d['id'] for d in selection.desktops]
+    ctl.clear_stats()
+    entries = service.ensure_maintenance(adapter, selection, True)
+    assert all(e['changed'] and not e['failed'] for e in entries) and len(entries) == len(ids) == 10
+    assert ops(ctl) == {'set_maintenance_mode': 1, 'list_desktops': 1}
+    assert all(flags(ctl)[i] for i in ids)
+    assert sum(flags(ctl).values()) == len(ids)
+    # idempotent: a second run sends nothing
+    ctl.clear_stats()
+    selection = service.select(adapter, pool=ids and selection.pool['id'])
+    again = service.ensure_maintenance(adapter, selection, True)
+    assert not any(e['changed'] for e in again)
+    assert 'set_maintenance_mode' not in ops(ctl)
+    assert adapter.set_maintenance(ids, False) == {}
+    assert not any(flags(ctl).values())
+
+
+def test_maintenance_batches_of_100(ctl, adapter):
+    ctl.reset(fleet=250)
+    ids = [d['id'] for d in ctl.state()['desktops']]
+    assert adapter.set_maintenance(ids, True) == {}
+    assert ops(ctl) == {'set_maintenance_mode': 3}
+    log = ctl.stats(log=True)['log']
+    assert all(e['status'] == 200 for e in log)
+    assert all(flags(ctl).values())
+
+
+def test_per_id_refusal_is_isolated(ctl, adapter):
+    ids = [d['id'] for d in ctl.state()['desktops']][:8]
+    ghost = '00000000-0000-4000-8000-000000000000'
+    ctl.faults([{'kind': 'perid', 'ids': [ids[5]], 'ops': ['set_maintenance_mode']}])
+    failures = adapter.set_maintenance(ids + [ghost], True)
+    assert sorted(failures) == sorted([ids[5], ghost])
+    assert ids[5] in failures[ids[5]] and H.DESKTOP_REFUSED[1] in failures[ids[5]]
+    assert H.DESKTOP_NOT_FOUND[1] in failures[ghost] and 'does not exist' in failures[ghost]
+    st = flags(ctl)
+    assert all(st[i] for i in ids if i != ids[5]) and st[ids[5]] is False
+    puts = ops(ctl)['set_maintenance_mode']
+    assert 3 <= puts <= 1 + 2 * 2 * 4  # halving around two bad ids in a batch of 9
+
+
+def test_throttling_is_waited_out(ctl, adapter):
+    ctl.faults([{'kind': 'throttle', 'ops': ['list_desktops'], 'count': 2, 'retry_after': 0.01}])
+    found = adapter.list_desktops()
+    assert len(found) == 30 and ops(ctl) == {'list_desktops': 3}
+    assert adapter.http.counters['throttled'] == 2
+    ids = [d['id'] for d in found[:3]]
+    ctl.faults([{'kind': 'throttle', 'ops': ['set_maintenance_mode'], 'count': 1, 'retry_after': 0.01}])
+    assert adapter.set_maintenance(ids, True) == {}
+    assert ops(ctl)['set_maintenance_mode'] == 2  # a throttled write applied nothing: safe to re-send
+    assert all(flags(ctl)[i] for i in ids)
+
+
+def test_throttle_without_retry_after_uses_the_huawei_wait(ctl):
+    a = make(ctl)
+    a.throttle_wait = 0.2
+    waits = []
+    a.http.policy.sleep = waits.append
+    ctl.faults([{'kind': 'throttle', 'ops': ['list_desktop_pools'], 'count': 1}])
+    a.list_pools()
+    assert len(waits) == 1 and waits[0] >= 0.2
+    ctl.faults([{'kind': 'throttle', 'ops': ['list_desktop_pools']}])
+    with pytest.raises(ApiError) as exc:
+        a.list_pools()
+    assert exc.value.throttle and exc.value.code == 'APIG.0308' and exc.value.status == 429
+    a.close()
+
+
+def test_5xx_retried_on_get_not_on_put(ctl, adapter):
+    ctl.faults([{'kind': '5xx', 'rate': 1, 'ops': ['list_desktops'], 'count': 1}])
+    assert len(adapter.list_desktops()) == 30
+    assert ops(ctl) == {'list_desktops': 2}
+    ids = [d['id'] for d in ctl.state()['desktops'][:2]]
+    ctl.clear_stats()
+    ctl.faults([{'kind': '5xx', 'rate': 1, 'ops': ['set_maintenance_mode'], 'count': 1, 'phase': 'after'}])
+    with pytest.raises(ApiError) as exc:
+        adapter.set_maintenance(ids, True)
+    assert exc.value.status == 500 and exc.value.maybe_applied and exc.value.code == H.SERVER_ERROR[1]
+    assert ops(ctl) == {'set_maintenance_mode': 1}
+    assert all(flags(ctl)[i] for i in ids)  # applied although the answer was an error: the re-read shows it
+
+
+# --------------------------------------------------------------------------- authentication
+
+
+def test_wrong_secret_key_is_an_auth_error_without_the_secret(ctl):
+    a = make(ctl, secret_key='Wrong-Secret-Key-0123456789')
+    with pytest.raises(AuthError) as exc:
+        a.list_pools()
+    text = str(exc.value)
+    assert exc.value.status == 401 and exc.value.code == 'APIGW.0301'
+    assert 'access_key/secret_key' in text and 'clock' in text
+    assert 'Wrong-Secret-Key-0123456789' not in text and H.SECRET_KEY not in text
+    assert ops(ctl) == {'list_desktop_pools': 1}  # not retried
+
+
+def test_sts_token_never_in_the_error(ctl):
+    a = make(ctl, **dict(ctl.sim.providers['huaweicloud'].sts_credentials(), secret_key='bad-sts-secret'))
+    with pytest.raises(AuthError) as exc:
+        a.list_pools()
+    assert 'canonicalRequest' in str(exc.value) and 'x-security-token:******' in str(exc.value)
+    assert H.STS_TOKEN not in str(exc.value) and 'bad-sts-secret' not in str(exc.value)
+    good = make(ctl, **ctl.sim.providers['huaweicloud'].sts_credentials())
+    assert len(good.list_desktops()) == 30
+
+
+def test_clock_skew_is_an_auth_error_naming_the_clock(ctl, adapter):
+    ctl.sim.options['huawei_clock_skew'] = 1800
+    with pytest.raises(AuthError) as exc:
+        adapter.list_desktops()
+    assert exc.value.code == 'APIGW.0303' and 'clock' in str(exc.value)
+
+
+def test_project_of_another_account_is_an_auth_error(ctl):
+    a = make(ctl, project_id='f' * 32)
+    with pytest.raises(AuthError) as exc:
+        a.list_desktops()
+    assert exc.value.status == 403 and 'project_id' in str(exc.value)
+
+
+def test_project_discovered_from_region_with_aksk(ctl):
+    a = make(ctl, project_id=None)
+    assert len(a.list_desktops()) == 30 and a.project_id == ctl.conn['project_id']
+    assert ops(ctl) == {'keystone_list_projects': 1, 'list_desktops': 1}
+    a.list_pools()
+    assert ops(ctl)['keystone_list_projects'] == 1
+    with pytest.raises(ConfigError) as exc:
+        make(ctl, project_id=None, region='xx-nowhere-1').list_pools()
+    assert 'xx-nowhere-1' in str(exc.value) and 'project_id' in str(exc.value)
+
+
+def test_token_auth_path(ctl):
+    a = make(ctl, **password_args(ctl))
+    assert a.auth_mode == 'password'
+    assert len(a.list_desktops()) == 30 and a.project_id == ctl.conn['project_id']
+    assert ops(ctl) == {'keystone_create_user_token_by_password': 1, 'list_desktops': 1}
+    ids = [d['id'] for d in ctl.state()['desktops'][:3]]
+    assert a.set_maintenance(ids, True) == {}
+    assert all(flags(ctl)[i] for i in ids)
+    # a second adapter in the same process reuses the cached token
+    b = make(ctl, **password_args(ctl))
+    b.list_pools()
+    assert ops(ctl)['keystone_create_user_token_by_password'] == 1
+    # after 24 h the token is refused once, renewed, and the call goes through
+    ctl.advance(H.TOKEN_LIFETIME + 1)
+    ctl.clear_stats()
+    assert len(a.list_pools()) == 3
+    assert ops(ctl) == {'list_desktop_pools': 2, 'keystone_create_user_token_by_password': 1}
+    assert ctl.stats()['by_status'] == {'401': 1, '201': 1, '200': 1}
+
+
+def test_wrong_password_is_an_auth_error_without_the_password(ctl):
+    a = make(ctl, **password_args(ctl, password='Not-The-Password-42'))
+    with pytest.raises(AuthError) as exc:
+        a.list_desktops()
+    text = str(exc.value)
+    assert exc.value.status == 401 and 'The username or password is wrong' in text
+    assert 'username' in text and 'domain' in text and 'Not-The-Password-42' not in text
+    assert ops(ctl) == {'keystone_create_user_token_by_password': 1}
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+def test_default_endpoints_and_iam(monkeypatch):
+    monkeypatch.delenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', raising=False)
+    a = HuaweiAdapter({'region': 'cn-north-4', 'access_key': 'AK', 'secret_key': 'SK'})
+    assert a.endpoint == 'https://workspace.cn-north-4.myhuaweicloud.com'
+    assert a.iam_endpoint() == 'https://iam.cn-north-4.myhuaweicloud.com'
+    b = HuaweiAdapter({'endpoint': 'https://vdi-gw.example.com:8443', 'region': 'ap-southeast-1', 'access_key': 'AK',
+                       'secret_key': 'SK'})
+    assert b.iam_endpoint() == 'https://vdi-gw.example.com:8443'
+    monkeypatch.setenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', 'https://iam.example.com/')
+    assert a.iam_endpoint() == 'https://iam.example.com'
+
+
+@pytest.mark.parametrize('params, text', [
+    ({'access_key': 'AK', 'secret_key': 'SK'}, 'region'),
+    ({'region': 'r', 'access_key': 'AK'}, 'secret_key'),
+    ({'region': 'r', 'access_key': 'AK', 'secret_key': 'SK', 'username': 'u', 'password': 'p'}, 'not both'),
+    ({'region': 'r', 'username': 'u', 'password': 'p'}, 'domain'),
+    ({'region': 'r'}, 'access_key'),
+])
+def test_configuration_errors(params, text):
+    with pytest.raises(ConfigError) as exc:
+        HuaweiAdapter(params)
+    assert text in str(exc.value)
+
+
+class Resp:
+    def __init__(self, status, body, headers=None):
+        import json
+        self.status_code = status
+        self.content = json.dumps(body).encode() if body is not None else b''
+        self.text = self.content.decode()
+        self.headers = headers or {}
+        self.reason = 'reason'
+
+    def json(self):
+        import json
+        return json.loads(self.text)
+
+
+@pytest.mark.parametrize('status, body, kind, throttle', [
+    (401, {'error_code': 'APIG.0301', 'error_msg': 'Incorrect IAM authentication information: x'}, AuthError, False),
+    (401, {'error_code': 'APIGW.0307', 'error_msg': 'The token must be updated.'}, AuthError, False),
+    (403, {'error_code': 'APIG.0302', 'error_msg': 'not authorized'}, AuthError, False),
+    (429, {'error_code': 'APIGW.0308', 'error_msg': 'The throttling threshold has been reached'}, ApiError, True),
+    (400, {'error_code': 'WKS.0001', 'error_msg': 'bad', 'error_detail': 'x'}, ApiError, False),
+    (404, {'errorCode': 'WKS.0202', 'errorMsg': 'gone'}, ApiError, False),
+    (500, {'outer': {'code': 'X.1', 'message': 'nested'}}, ApiError, False),
+])
+def test_classify_error_shapes(status, body, kind, throttle):
+    a = HuaweiAdapter({'region': 'cn-north-4', 'access_key': 'AK', 'secret_key': 'SK'})
+    err = a.classify_error(Resp(status, body, {'X-Request-Id': 'rid-1'}))
+    assert type(err) is kind and err.throttle is throttle and err.status == status
+    assert err.request_id == 'rid-1' and err.code
+    if throttle:
+        assert err.retry_after == a.throttle_wait
+    if kind is AuthError and status == 401:
+        assert 'access_key/secret_key' in err.msg and 'clock' in err.msg
