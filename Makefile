@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv collection demo test unit integration sanity lint clean
+.PHONY: help venv collection demo test unit integration sanity lint molecule docs-lint changelog-lint importer docs clean
 
 help:
 	@echo "make demo   - start the simulator and run the maintenance playbook against all three providers"
@@ -57,7 +57,24 @@ sanity: venv
 lint: collection
 	$(BIN)/ansible-lint --profile production
 
-test: unit integration sanity lint
+molecule: collection
+	cd extensions && for s in default quarantine check; do molecule test -s $$s || exit 1; done
+
+docs-lint: venv
+	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
+
+changelog-lint: venv
+	$(BIN)/antsibull-changelog lint
+
+importer: collection
+	rm -rf .build/importer && mkdir -p .build/importer
+	cd .build/importer && GALAXY_IMPORTER_CONFIG=$(CURDIR)/tests/galaxy-importer.cfg \
+	    $(CURDIR)/$(BIN)/python -m galaxy_importer.main $(CURDIR)/$(TARBALL) > importer.log 2>&1 \
+	    || { cat importer.log; exit 1; }
+	@if grep -E '^(WARNING|ERROR)' .build/importer/importer.log; then echo "galaxy-importer reported the above"; exit 1; fi
+	@echo "galaxy-importer: clean"
+
+test: unit integration sanity lint docs-lint changelog-lint importer molecule
 	@echo "make test: all suites passed"
 
 clean:

@@ -312,8 +312,8 @@ class HuaweiSim(ProviderSim):
         rng = _rng(seed, self.name, 'extra', fleet)
         for d in desktops:
             d.extra.setdefault('created', now - rng.randint(30, 400) * 86400)
-            d.extra.setdefault('sid', 'S-1-5-21-%d-%d-%d-%d' % (rng.randint(10 ** 9, 4 * 10 ** 9), rng.randint(10 ** 9, 4 * 10 ** 9),
-                                                               rng.randint(10 ** 9, 4 * 10 ** 9), 1000 + d.index))
+            parts = [rng.randint(10 ** 9, 4 * 10 ** 9) for n in range(3)]
+            d.extra.setdefault('sid', 'S-1-5-21-%d-%d-%d-%d' % (parts[0], parts[1], parts[2], 1000 + d.index))
             d.extra.setdefault('user_id', _hex32('user|%s' % (d.users[0] if d.users else d.id)))
         self.pool_info = {}
         for n, p in enumerate(pools):

@@ -216,8 +216,8 @@ class HuaweiAdapter(ProviderAdapter):
             or header(resp, 'X-IAM-Trace-Id')
         suffix = _gateway_suffix(code)
         throttle = status == 429 or suffix == THROTTLE_SUFFIX
-        text = 'Huawei Cloud answered HTTP %s%s: %s%s' % (status, ' ' + code if code else '', message,
-                                                         ' (request id %s)' % request_id if request_id else '')
+        where = ' (request id %s)' % request_id if request_id else ''
+        text = 'Huawei Cloud answered HTTP %s%s: %s%s' % (status, ' ' + code if code else '', message, where)
         retry_after = None
         if throttle:
             retry_after = retry_after_of(resp)

@@ -278,8 +278,8 @@ class IamTokenAuth:
         self._key = (http.endpoint, domain, username, digest, project_id or '', region or '')
 
     def __repr__(self):
-        return 'IamTokenAuth(username=%r, domain=%r, project=%r)' % (self.username, self.domain,
-                                                                      self.wanted_project or self.region)
+        scope = self.wanted_project or self.region
+        return 'IamTokenAuth(username=%r, domain=%r, project=%r)' % (self.username, self.domain, scope)
 
     def _valid(self, expires_at):
         return expires_at is None or expires_at - self.clock() > TOKEN_RENEW_MARGIN

@@ -376,7 +376,7 @@ class Resp:
 def test_classify_error_shapes(status, body, kind, throttle):
     a = HuaweiAdapter({'region': 'cn-north-4', 'access_key': 'AK', 'secret_key': 'SK'})
     err = a.classify_error(Resp(status, body, {'X-Request-Id': 'rid-1'}))
-    assert type(err) is kind and err.throttle is throttle and err.status == status
+    assert err.__class__ is kind and err.throttle is throttle and err.status == status
     assert err.request_id == 'rid-1' and err.code
     if throttle:
         assert err.retry_after == a.throttle_wait

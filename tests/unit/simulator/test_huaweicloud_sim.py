@@ -493,7 +493,7 @@ def _job(ctl, job_id):
 
 def test_pool_action_job_lifecycle_with_a_failed_sub_job(ctl):
     pool = _pool_of(ctl)
-    members = [r for r in desktops(ctl, pool_id=pool['id'])]
+    members = desktops(ctl, pool_id=pool['id'])
     bad = next(r['desktop_id'] for r in members if r['status'] == 'ACTIVE')
     ctl.faults([{'kind': 'perid', 'ids': [bad], 'ops': ['execute_desktop_pool_action']}])
     assert_wks(hw(ctl, 'POST', 'desktop-pools/%s/action' % pool['id'], body={'op_type': 'os-hibernate'}), 400, 'WKS.0001')
@@ -564,8 +564,8 @@ def test_show_job_embeds_at_most_100_and_sub_jobs_page(ctl):
     refused = hw(ctl, 'GET', 'workspace-sub-jobs', [('job_id', job_id), ('status', 'FAILED')]).json()
     assert done['total_count'] == 110 - not_running and refused['total_count'] == not_running  # reboot needs ACTIVE
     assert {s['error_code'] for s in refused['jobs']} == {H.ACTION_STATE_REFUSED}
-    by_type = hw(ctl, 'GET', 'workspace-sub-jobs', [('job_type', H.JOB_TYPE_POOL_ACTION),
-                                                     ('desktop_pool_id', pool['id'])]).json()
+    query = [('job_type', H.JOB_TYPE_POOL_ACTION), ('desktop_pool_id', pool['id'])]
+    by_type = hw(ctl, 'GET', 'workspace-sub-jobs', query).json()
     assert by_type['total_count'] == 110
 
 
