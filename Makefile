@@ -74,6 +74,15 @@ importer: collection
 	@if grep -E '^(WARNING|ERROR)' .build/importer/importer.log; then echo "galaxy-importer reported the above"; exit 1; fi
 	@echo "galaxy-importer: clean"
 
+docs: collection
+	rm -rf .build/docs && mkdir -p .build/docs/rst && chmod 700 .build/docs .build/docs/rst
+	cp docs/site/conf.py docs/site/antsibull-docs.cfg .build/docs/
+	cd .build/docs && $(CURDIR)/$(BIN)/antsibull-docs --config-file antsibull-docs.cfg collection --use-current \
+	    --squash-hierarchy --dest-dir rst vdi.fleet
+	$(BIN)/sphinx-build -M html .build/docs/rst .build/docs/build -c .build/docs -q
+	$(BIN)/python docs/site/check_site.py .build/docs/build/html
+	@echo "docs: open .build/docs/build/html/index.html"
+
 test: unit integration sanity lint docs-lint changelog-lint importer molecule
 	@echo "make test: all suites passed"
 

@@ -26,7 +26,7 @@ import os
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     POWERED_OFF,
     POWERED_ON,
@@ -44,13 +44,19 @@ from ansible_collections.vdi.fleet.plugins.module_utils.signing.huawei import (
     IamTokenAuth,
     SdkHmacSigner,
 )
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, chunks, header, retry_after_of
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, Poller, chunks, header, retry_after_of
 
 DEFAULT_ENDPOINT = 'https://workspace.%s.myhuaweicloud.com'
 IAM_ENDPOINT_ENV = 'HUAWEICLOUD_SDK_IAM_ENDPOINT'
 PAGE_SIZE = 1000  # ListDesktops and ListDesktopPools: limit 0..1000
 ID_FILTER_SIZE = 100  # ListDesktops desktop_id: at most 100 ids
 MAINTENANCE_BATCH = 100  # SetMaintenanceMode: limit unconfirmed, 100 like BatchRunDesktops
+ACTION_BATCH = 100  # BatchRunDesktops: 1..100 ids (documented)
+NOTIFY_BATCH = 100  # SendNotifications and BatchLogoffDesktops: limit unconfirmed
+#: Longest notification text (unconfirmed; checked by the modules before any request).
+MESSAGE_LIMIT = 1024
+#: Seconds to follow a notification job before its desktops are reported as not confirmed (Terraform: 3 min).
+MESSAGE_TIMEOUT = 180
 #: Huawei sends no Retry-After with APIG.0308 and advises waiting 2-5 s before retrying.
 THROTTLE_WAIT = 2.0
 
@@ -60,6 +66,14 @@ POWER_STATES = {
     'HIBERNATED': SUSPENDED,
 }
 SESSION_STATES = {'CONNECTED': 'connected', 'DISCONNECTED': 'disconnected'}
+#: power action -> op_type of BatchRunDesktops, and of ExecuteDesktopPoolAction (which says 'hibernate')
+DESKTOP_OPS = {'start': 'os-start', 'wakeup': 'os-start', 'stop': 'os-stop', 'restart': 'reboot',
+               'hibernate': 'os-hibernate'}
+POOL_OPS = {'start': 'os-start', 'wakeup': 'os-start', 'stop': 'os-stop', 'restart': 'reboot', 'hibernate': 'hibernate'}
+#: job and sub-job status values: the SDK documents SUCCESS/RUNNING/FAILED/WAITING (and INIT in older
+#: docs); Huawei's Terraform waiter also knows COMPLETE and FAIL. Anything else is pending.
+JOB_SUCCESS = ('SUCCESS', 'COMPLETE')
+JOB_FAILED = ('FAILED', 'FAIL')
 
 GATEWAY_PREFIXES = ('APIG.', 'APIGW.')
 #: gateway codes (after the prefix) that refuse the credentials: 0301 bad AK/SK signature or token,
@@ -122,6 +136,10 @@ class HuaweiAdapter(ProviderAdapter):
     action_batch_size = MAINTENANCE_BATCH
     #: seconds to wait after a throttling answer without Retry-After (tests lower it)
     throttle_wait = THROTTLE_WAIT
+    message_limit = MESSAGE_LIMIT
+    message_timeout = MESSAGE_TIMEOUT
+    #: ``poller_factory(timeout)`` -> transport.Poller used to follow notification jobs (tests inject one)
+    poller_factory = None
 
     def __init__(self, params, policy=None):
         self.region = params.get('region') or None
@@ -373,3 +391,168 @@ class HuaweiAdapter(ProviderAdapter):
             return {}
 
         return isolate_failures(_unique(desktop_ids), call, MAINTENANCE_BATCH, self.item_reject_statuses)
+
+    # ------------------------------------------------------------------ power
+    def power(self, desktop_ids, action, force=False):
+        """BatchRunDesktops in batches of 100; ``failed_operation_list`` gives the per-desktop refusals."""
+        if action not in DESKTOP_OPS:
+            raise ConfigError('huaweicloud cannot %s desktops (supported: %s).' % (action, ', '.join(sorted(DESKTOP_OPS))))
+        body = {'op_type': DESKTOP_OPS[action], 'type': 'HARD' if force else 'SOFT'}
+        jobs = []
+
+        def call(batch):
+            data = self._call('POST', '/desktops/action', body=dict(body, desktop_ids=batch), write=True) or {}
+            if data.get('job_id'):
+                jobs.append(data['job_id'])
+            refused = {}
+            for item in data.get('failed_operation_list') or []:
+                if isinstance(item, dict) and item.get('desktop_id'):
+                    refused[item['desktop_id']] = '%s%s' % (item.get('error_code') + ': ' if item.get('error_code') else '',
+                                                            item.get('error_msg') or 'refused')
+            return refused
+
+        failures = isolate_failures(_unique(desktop_ids), call, ACTION_BATCH, self.item_reject_statuses)
+        return failures, jobs
+
+    def pool_power(self, pool_id, action, force=False):
+        """ExecuteDesktopPoolAction: one call for the whole pool, followed through its job."""
+        if action not in POOL_OPS:
+            return None
+        body = {'op_type': POOL_OPS[action], 'type': 'HARD' if force else 'SOFT'}
+        data = self._call('POST', '/desktop-pools/%s/action' % pool_id, body=body, write=True) or {}
+        return data.get('job_id') or None
+
+    def get_job(self, job_id):
+        """ShowJob, and every sub-job once the job is over (ListItaSubJobs when ShowJob embeds only some)."""
+        data = self._call('GET', '/workspace-jobs/%s' % job_id) or {}
+        raw_status = (data.get('status') or '').upper()
+        if raw_status in JOB_SUCCESS:
+            status = 'success'
+        elif raw_status in JOB_FAILED:
+            status = 'failed'
+        else:
+            return {'id': job_id, 'status': 'pending', 'message': None, 'failures': {}, 'raw': data}
+        subs = data.get('sub_jobs') or []
+        try:
+            total = int(data.get('sub_jobs_total') or 0)
+        except (TypeError, ValueError):
+            total = 0
+        if total > len(subs):
+            subs = self._paged('/workspace-sub-jobs', 'jobs', {'job_id': job_id})
+        failures = {}
+        for sub in subs:
+            if not isinstance(sub, dict) or (sub.get('status') or '').upper() in JOB_SUCCESS:
+                continue
+            entities = sub.get('entities') or {}
+            did = entities.get('desktop_id') or sub.get('entity')
+            if did:
+                failures[did] = '%s%s' % (sub.get('error_code') + ': ' if sub.get('error_code') else '',
+                                          sub.get('fail_reason') or 'sub-job %s' % (sub.get('status') or 'not successful'))
+        message = data.get('fail_reason') or None
+        if failures and not message:
+            message = '%d of %d sub-jobs of job %s did not succeed' % (len(failures), total or len(subs), job_id)
+        return {'id': job_id, 'status': status, 'message': message, 'failures': failures, 'raw': data}
+
+    # ------------------------------------------------------------------ messages and logoff
+    def _batches_isolated(self, ids, send):
+        """Run ``send(batch)`` over batches of 100; a whole-call refusal (nothing applied) is split to
+        isolate the ids at fault. Returns ``{id: error}`` for the ids whose call failed; a call that may have
+        reached the server is never re-sent."""
+        failures = {}
+        pending = chunks(ids, NOTIFY_BATCH)
+        while pending:
+            batch = pending.pop(0)
+            try:
+                send(batch)
+            except AuthError:
+                raise
+            except ApiError as err:
+                if not err.throttle and not err.maybe_applied and err.status in self.item_reject_statuses \
+                        and len(batch) > 1:
+                    half = len(batch) // 2
+                    pending[0:0] = [batch[:half], batch[half:]]
+                    continue
+                failures.update((i, err.msg) for i in batch)
+            except TransportError as err:
+                failures.update((i, err.msg) for i in batch)
+        return failures
+
+    def _poller(self, timeout):
+        if self.poller_factory is not None:
+            return self.poller_factory(timeout)
+        return Poller(timeout, initial=5.0, factor=1.5, cap=15.0)
+
+    def send_message(self, sessions, message, message_type='info', title=None, options=None):
+        """SendNotifications (100 desktops per call, no type or title), then follow each job.
+
+        A notification goes to a desktop, so every session of a desktop shares its desktop's outcome:
+        the call's refusal, its sub-job's failure, or no news within :attr:`message_timeout` seconds.
+        """
+        by_desktop = {}
+        for s in sessions:
+            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
+        jobs = []
+
+        def send(batch):
+            data = self._call('POST', '/desktops/notifications', body={'desktop_ids': batch, 'notifications': message},
+                              write=True) or {}
+            jobs.append((data.get('job_id'), batch))
+
+        failures = self._batches_isolated(list(by_desktop), send)
+        infos = {}
+        pending = [job_id for job_id, batch in jobs if job_id]
+
+        def finished():
+            for job_id in list(pending):
+                info = self.get_job(job_id)
+                if info['status'] != 'pending':
+                    infos[job_id] = info
+                    pending.remove(job_id)
+            return not pending
+
+        if pending:
+            self._poller(self.message_timeout).run(finished)
+        for job_id, batch in jobs:
+            info = infos.get(job_id)
+            for did in batch:
+                if not job_id:
+                    continue
+                if info is None:
+                    failures[did] = ('notification job %s still running after %ss; delivery not confirmed'
+                                     % (job_id, self.message_timeout))
+                elif did in info['failures']:
+                    failures[did] = info['failures'][did]
+                elif info['status'] == 'failed':
+                    failures[did] = info['message'] or 'notification job %s failed' % job_id
+        outcome = {}
+        for did, sids in by_desktop.items():
+            for sid in sids:
+                outcome[sid] = failures.get(did)
+        return outcome
+
+    def check_logoff_options(self, force=False, message=None):
+        if message is not None and len(message) > self.message_limit:
+            raise ConfigError('message is %d characters long; huaweicloud takes at most %d.'
+                              % (len(message), self.message_limit))
+
+    def logoff(self, sessions, force=False, message=None):
+        """BatchLogoffDesktops (100 desktops per call): logs off every user of each desktop, ``message`` shown first.
+
+        Workspace has no gentle logoff, so ``force`` changes nothing.
+        """
+        by_desktop = {}
+        for s in sessions:
+            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
+
+        def send(batch):
+            body = {'desktop_ids': batch}
+            if message:
+                body['message'] = message
+            self._call('POST', '/desktops/logoff', body=body, write=True)
+
+        failures = self._batches_isolated(list(by_desktop), send)
+        outcome = {}
+        for did, sids in by_desktop.items():
+            for sid in sids:
+                outcome[sid] = failures.get(did)
+        return outcome

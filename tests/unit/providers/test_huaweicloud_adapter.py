@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from conftest import SimControl
@@ -14,7 +16,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, 
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter, power_state
 from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
 
 POWER = {'on': base.POWERED_ON, 'off': base.POWERED_OFF, 'hibernated': base.SUSPENDED}
 
@@ -243,6 +245,126 @@ def test_5xx_retried_on_get_not_on_put(ctl, adapter):
     assert all(flags(ctl)[i] for i in ids)  # applied although the answer was an error: the re-read shows it
 
 
+# --------------------------------------------------------------------------- power and jobs
+
+
+def sim_poller(ctl):
+    """Pollers that advance the simulated clock instead of sleeping."""
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+        ctl.advance(seconds)
+
+    return lambda timeout: Poller(timeout, initial=5.0, factor=1.5, cap=15.0, sleep=sleep, clock=lambda: now[0])
+
+
+def test_power_batches_and_per_desktop_refusals(ctl, adapter):
+    st = ctl.state()['desktops']
+    on = [d['id'] for d in st if d['power'] == 'on'][:3]
+    off = [d['id'] for d in st if d['power'] == 'off'][:1]
+    ghost = '00000000-0000-4000-8000-000000000000'
+    failures, jobs = adapter.power(on + off + [ghost], 'stop')
+    assert jobs == [] and sorted(failures) == sorted(off + [ghost])
+    assert failures[off[0]].startswith(H.ACTION_STATE_REFUSED + ': ') and 'does not exist' in failures[ghost]
+    assert 2 <= ops(ctl)['batch_run_desktops'] <= 7
+    found = dict((d['id'], d) for d in adapter.list_desktops(desktop_ids=on))
+    assert all(found[i]['power_state'] == base.TRANSITIONING for i in on)
+    ctl.advance(100)
+    found = dict((d['id'], d) for d in adapter.list_desktops(desktop_ids=on))
+    assert all(found[i]['power_state'] == base.POWERED_OFF for i in on)
+    ctl.reset(fleet=250)
+    ctl.clear_stats()
+    ids = [d['id'] for d in ctl.state()['desktops'] if d['power'] == 'on']
+    failures, jobs = adapter.power(ids, 'restart', force=True)
+    assert failures == {} and ops(ctl) == {'batch_run_desktops': 3}
+
+
+def test_pool_power_job_followed_with_failures(ctl, adapter):
+    pool_id = ctl.state()['pools'][0]['id']
+    members = [d['id'] for d in ctl.state()['desktops'] if d['pool'] == pool_id and d['power'] == 'on']
+    ctl.faults([{'kind': 'perid', 'ids': [members[0]], 'ops': ['execute_desktop_pool_action']}])
+    job_id = adapter.pool_power(pool_id, 'hibernate')
+    assert job_id and adapter.get_job(job_id)['status'] == 'pending'
+    ctl.advance(200)
+    info = adapter.get_job(job_id)
+    off = [d['id'] for d in ctl.state()['desktops'] if d['pool'] == pool_id and d['power'] == 'off']
+    assert info['status'] == 'success' and sorted(info['failures']) == sorted([members[0]] + off)
+    assert H.ACTION_FAULT in info['failures'][members[0]] and info['message']
+    assert all(H.ACTION_STATE_REFUSED in info['failures'][i] for i in off)  # a stopped desktop cannot hibernate
+    assert ops(ctl) == {'execute_desktop_pool_action': 1, 'show_job': 2}
+
+
+def test_get_job_pages_sub_jobs_beyond_the_embedded_ones(ctl, adapter):
+    ctl.reset(fleet=330)
+    pool_id = ctl.state()['pools'][0]['id']
+    members = [d['id'] for d in ctl.state()['desktops'] if d['pool'] == pool_id]
+    last = members[-1]
+    ctl.faults([{'kind': 'perid', 'ids': [last], 'ops': ['execute_desktop_pool_action']}])
+    job_id = adapter.pool_power(pool_id, 'stop', force=True)
+    ctl.advance(300)
+    info = adapter.get_job(job_id)
+    assert last in info['failures'] and len(info['raw']['sub_jobs']) == 100
+    assert ops(ctl)['list_ita_sub_jobs'] == 1
+
+
+def test_ensure_power_stops_a_pool_through_the_service(ctl, adapter):
+    pool = ctl.state()['pools'][1]
+    selection = service.select(adapter, pool=pool['name'])
+    entries, jobs = service.ensure_power(adapter, selection, 'stopped', poller_factory=sim_poller(ctl))
+    assert not any(e['failed'] for e in entries), entries
+    assert all(d['power'] == 'off' for d in ctl.state()['desktops'] if d['pool'] == pool['id'])
+    assert 'batch_run_desktops' in ops(ctl) or 'execute_desktop_pool_action' in ops(ctl)
+
+
+# --------------------------------------------------------------------------- messages and logoff
+
+
+def test_send_message_follows_the_job(ctl, adapter):
+    adapter.poller_factory = sim_poller(ctl)
+    desks = adapter.list_desktops()
+    sessions = adapter.list_sessions(desks)
+    bad = sessions[0]['desktop_id']
+    ctl.faults([{'kind': 'perid', 'ids': [bad], 'ops': ['send_notifications']}])
+    ctl.clear_stats()
+    outcome = adapter.send_message(sessions, 'Patching at 22:00', message_type='warning', title='ignored')
+    assert set(outcome) == set(s['session_id'] for s in sessions)
+    assert outcome[sessions[0]['session_id']] and H.ACTION_FAULT in outcome[sessions[0]['session_id']]
+    assert all(v is None for k, v in outcome.items() if k != sessions[0]['session_id'])
+    assert ops(ctl)['send_notifications'] == 1 and ops(ctl)['show_job'] >= 1
+    delivered = ctl.state()['messages']
+    assert {m['desktop_id'] for m in delivered} == {s['desktop_id'] for s in sessions} - {bad}
+    assert len(delivered) == len(set(m['session_id'] for m in delivered))
+
+
+def test_send_message_refused_call_marks_its_sessions(ctl, adapter):
+    adapter.poller_factory = sim_poller(ctl)
+    sessions = adapter.list_sessions(adapter.list_desktops())
+    ctl.faults([{'kind': 'throttle', 'ops': ['send_notifications']}])
+    outcome = adapter.send_message(sessions, 'hello')
+    assert all(v and 'APIG.0308' in v for v in outcome.values())
+    assert ctl.state()['messages'] == []
+    ctl.faults([{'kind': '5xx', 'ops': ['send_notifications'], 'phase': 'after', 'count': 1}])
+    ctl.clear_stats()
+    outcome = adapter.send_message(sessions, 'hello')
+    assert ops(ctl) == {'send_notifications': 1}  # never re-sent once it may have reached the server
+    assert all(v for v in outcome.values())
+
+
+def test_logoff_with_message(ctl, adapter):
+    sessions = adapter.list_sessions(adapter.list_desktops())
+    adapter.check_logoff_options(force=False, message='bye')
+    with pytest.raises(ConfigError):
+        adapter.check_logoff_options(message='x' * (adapter.message_limit + 1))
+    ctl.clear_stats()
+    outcome = adapter.logoff(sessions, message='Logging off for patching')
+    assert ops(ctl) == {'batch_logoff_desktops': 1}
+    assert all(v is None for v in outcome.values()) and set(outcome) == set(s['session_id'] for s in sessions)
+    ctl.advance(H.LOGOFF_SECONDS + 1)
+    assert adapter.list_sessions(adapter.list_desktops()) == []
+    assert {m['message_type'] for m in ctl.state()['messages']} == {'logoff'}
+
+
 # --------------------------------------------------------------------------- authentication
 
 
@@ -352,7 +474,6 @@ def test_configuration_errors(params, text):
 
 class Resp:
     def __init__(self, status, body, headers=None):
-        import json
         self.status_code = status
         self.content = json.dumps(body).encode() if body is not None else b''
         self.text = self.content.decode()
@@ -360,7 +481,6 @@ class Resp:
         self.reason = 'reason'
 
     def json(self):
-        import json
         return json.loads(self.text)
 
 
