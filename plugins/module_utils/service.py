@@ -403,9 +403,10 @@ def session_entry(desktop, sess, changed, failed, msg, skipped=False, **extra):
 def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
     """Resolve the targets of a session operation.
 
-    Returns ``(targets, entries)``: ``targets`` is a list of ``(desktop, session)`` for every
-    session found; ``entries`` holds the result entries already decided: desktops without a
-    session (skipped) and selection entries or session ids that matched nothing (failed).
+    Returns ``(targets, entries, whole_pool)``: ``targets`` is a list of ``(desktop, session)`` for
+    every session found; ``entries`` holds the result entries already decided: desktops without a
+    session (skipped) and selection entries or session ids that matched nothing (failed);
+    ``whole_pool`` is the pool record when every desktop of a pool is targeted, else None.
     """
     session_ids = _dedupe(session_ids)
     if not desktops and not pool and not session_ids:
@@ -432,19 +433,27 @@ def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
                 entries.append(session_entry(d, None, False, False, 'no user session on this desktop', skipped=True))
     for entry, msg in selection.missing:
         entries.append(session_entry({'id': None, 'name': entry}, None, False, True, msg))
-    return targets, entries
+    return targets, entries, (selection.pool if selection.whole_pool and not session_ids else None)
 
 
-def send_messages(adapter, targets, message, message_type='info', title=None, check_mode=False, options=None):
-    """Send one message to every target session; one result entry per session (``sent`` says whether it went)."""
+def send_messages(adapter, targets, message, message_type='info', title=None, check_mode=False, options=None,
+                  whole_pool=None):
+    """Send one message to every target session; one result entry per session (``sent`` says whether it went).
+
+    ``whole_pool``: the pool record when every desktop of a pool is targeted, so that a provider with a
+    pool-wide message call can use it (passed to the adapter as ``options['whole_pool']``).
+    """
     entries = []
+    options = dict(options or {})
+    if whole_pool:
+        options['whole_pool'] = whole_pool
     if check_mode:
         for d, s in targets:
             entries.append(session_entry(d, s, True, False, 'would send %s message (check mode)' % message_type,
                                          sent=False))
         return entries
     outcome = adapter.send_message([s for _, s in targets], message, message_type=message_type, title=title,
-                                   options=options or {}) if targets else {}
+                                   options=options) if targets else {}
     for d, s in targets:
         err = outcome.get(s['session_id'], 'no outcome reported for this session')
         if err is None:

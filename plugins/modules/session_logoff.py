@@ -164,7 +164,7 @@ def main():
 
     def work(adapter):
         adapter.check_logoff_options(force=p['force'], message=p['message'])
-        targets, entries = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'], session_ids=p['sessions'])
+        targets, entries, _whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'], session_ids=p['sessions'])
         return logoff_sessions(adapter, targets, force=p['force'], message=p['message'], check_mode=vm.check_mode,
                                wait=p['wait'], wait_timeout=p['wait_timeout']) + entries
 

@@ -190,9 +190,10 @@ def main():
         if len(text) > adapter.message_limit:
             vm.fail('message is %d characters long; %s takes at most %d. Shorten it.'
                     % (len(text), adapter.name, adapter.message_limit))
-        targets, entries = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'], session_ids=p['sessions'])
+        targets, entries, whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'],
+                                                       session_ids=p['sessions'])
         return send_messages(adapter, targets, p['message'], p['message_type'], p['title'], vm.check_mode,
-                             options) + entries
+                             options, whole_pool=whole_pool) + entries
 
     entries = vm.run(work)
     vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], what='sessions',

@@ -754,6 +754,11 @@ class Simulator:
             entry = {'provider': name, 'endpoint': provider.endpoint}
             entry.update(provider.credentials())
             self.info[name] = entry
+            # Other ways to authenticate (e.g. Huawei IAM password, STS), as '<provider>_<label>' blocks.
+            for label, values in getattr(provider, 'alternate_credentials', dict)().items():
+                alt = {'provider': name, 'endpoint': provider.endpoint}
+                alt.update(values)
+                self.info['%s_%s' % (name, label)] = alt
         return self.info
 
     def stop(self) -> None:

@@ -22,7 +22,8 @@ Credentials handed out: ``credentials()`` gives ``region``, ``project_id``, ``ac
 ``secret_key`` (what the ready file carries). The IAM user for the token flow is
 :data:`IAM_USER` / :data:`IAM_PASSWORD` in account (domain) :data:`DOMAIN_NAME`, also returned by
 :meth:`HuaweiSim.password_credentials` under the module option names ``username``, ``password``
-and ``domain``; the STS triple is :meth:`HuaweiSim.sts_credentials`.
+and ``domain``; the STS triple is :meth:`HuaweiSim.sts_credentials`. They are kept out of
+``credentials()`` on purpose: a module given both AK/SK and a password refuses to run.
 
 Every choice made where the vendor documentation is silent is a named constant or function in the
 "Assumptions" block below; the simulator README lists them. ``Desktop.extra`` keys honoured by the
@@ -276,6 +277,7 @@ class HuaweiSim(ProviderSim):
         self.jobs: dict[str, dict] = {}
         self.active_jobs: list[dict] = []
         self.pending_logoffs: list[dict] = []
+        self.pool_info: dict[str, dict] = {}
         self.rng = random.Random(sim.seed)
         pid = '/v2/{project_id}'
         routes = [
@@ -333,8 +335,14 @@ class HuaweiSim(ProviderSim):
         return {'region': self.region, 'username': IAM_USER, 'password': IAM_PASSWORD, 'domain': DOMAIN_NAME}
 
     def sts_credentials(self) -> dict:
+        """Temporary AK/SK with their security token, under the module option names."""
         return {'region': self.region, 'project_id': self.project_id, 'access_key': STS_ACCESS_KEY,
                 'secret_key': STS_SECRET_KEY, 'security_token': STS_TOKEN}
+
+    def alternate_credentials(self) -> dict:
+        """Other complete credential sets by label, for a ready file that lists them beside ``credentials()``
+        (proposed core hook: each would become ``info['huaweicloud_<label>']`` with provider and endpoint)."""
+        return {'password': self.password_credentials(), 'sts': self.sts_credentials()}
 
     # ------------------------------------------------------------------ responses
     @staticmethod

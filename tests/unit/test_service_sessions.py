@@ -54,7 +54,7 @@ class Rounds:
 
 def test_pool_message_skips_empty_desktops_and_sends_once():
     a = FakeSessions()
-    targets, entries = service.target_sessions(a, pool='Pool')
+    targets, entries, _pool = service.target_sessions(a, pool='Pool')
     sent = service.send_messages(a, targets, 'hello')
     assert a.sent == [['s1', 's3']]
     assert [e['session_id'] for e in sent] == ['s1', 's3'] and all(e['sent'] and e['changed'] for e in sent)
@@ -64,18 +64,18 @@ def test_pool_message_skips_empty_desktops_and_sends_once():
 
 def test_refused_sessions_fail_alone_and_check_mode_sends_nothing():
     a = FakeSessions(refuse={'s3'})
-    targets, _entries = service.target_sessions(a, desktops=['n1', 'd3'])
+    targets, _entries, _pool = service.target_sessions(a, desktops=['n1', 'd3'])
     sent = dict((e['session_id'], e) for e in service.send_messages(a, targets, 'hi'))
     assert sent['s1']['sent'] and not sent['s3']['sent'] and sent['s3']['failed'] and 'Throttling' in sent['s3']['msg']
     a = FakeSessions()
-    targets, _entries = service.target_sessions(a, pool='Pool')
+    targets, _entries, _pool = service.target_sessions(a, pool='Pool')
     checked = service.send_messages(a, targets, 'hi', check_mode=True)
     assert a.sent == [] and all(e['changed'] and not e['sent'] for e in checked)
 
 
 def test_session_ids_selection_reports_unknown_ids():
     a = FakeSessions()
-    targets, entries = service.target_sessions(a, session_ids=['s3', 'nope'])
+    targets, entries, _pool = service.target_sessions(a, session_ids=['s3', 'nope'])
     assert [s['session_id'] for _d, s in targets] == ['s3']
     assert entries[0]['failed'] and entries[0]['session_id'] == 'nope'
     with pytest.raises(ConfigError):
@@ -84,11 +84,11 @@ def test_session_ids_selection_reports_unknown_ids():
 
 def test_logoff_is_idempotent_and_waits():
     a = FakeSessions(refuse={'s1'})
-    targets, entries = service.target_sessions(a, pool='Pool')
+    targets, entries, _pool = service.target_sessions(a, pool='Pool')
     out = dict((e['session_id'], e) for e in service.logoff_sessions(a, targets, wait=True, poller=Rounds()))
     assert out['s3']['logged_off'] and out['s3']['changed'] and not out['s3']['failed']
     assert out['s1']['failed'] and 'session locked' in out['s1']['msg']
     a.refuse = set()
     service.logoff_sessions(a, service.target_sessions(a, pool='Pool')[0])
-    targets, entries = service.target_sessions(a, pool='Pool')
+    targets, entries, _pool = service.target_sessions(a, pool='Pool')
     assert targets == [] and all(e['skipped'] and not e['changed'] for e in entries)

@@ -226,6 +226,8 @@ class HuaweiAdapter(ProviderAdapter):
             except ValueError:
                 data = None
         code, message = _error_fields(data)
+        if code == str(status):
+            code = None  # Keystone-style IAM bodies repeat the HTTP status as their code
         if not message:
             message = (resp.text or '')[:300].strip() if resp.content else ''
             message = message or resp.reason or 'no details'
@@ -278,7 +280,15 @@ class HuaweiAdapter(ProviderAdapter):
             self.project_id = self._discover_project()
             self._signer.project_id = self.project_id
         else:
-            self._token.token()
+            try:
+                self._token.token()
+            except AuthError:
+                raise
+            except ApiError as err:
+                if err.throttle or err.status not in (400, 404):
+                    raise
+                raise ConfigError('IAM refused to issue a token scoped to project %s: %s. Check region (the project '
+                                  'name) or project_id.' % (self.project_id or self.region, err.message or err.msg))
             self.project_id = self._token.project_id
             if not self.project_id:
                 raise ApiError('IAM issued a token without a project. Set project_id.')

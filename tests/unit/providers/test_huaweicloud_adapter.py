@@ -444,6 +444,13 @@ def test_wrong_password_is_an_auth_error_without_the_password(ctl):
     assert ops(ctl) == {'keystone_create_user_token_by_password': 1}
 
 
+def test_password_with_a_region_without_project_is_a_config_error(ctl):
+    a = make(ctl, **password_args(ctl, region='xx-nowhere-1'))
+    with pytest.raises(ConfigError) as exc:
+        a.list_pools()
+    assert 'xx-nowhere-1' in str(exc.value) and 'project' in str(exc.value) and H.IAM_PASSWORD not in str(exc.value)
+
+
 # --------------------------------------------------------------------------- configuration
 
 

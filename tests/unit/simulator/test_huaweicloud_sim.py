@@ -687,3 +687,5 @@ def test_credentials_in_ready_info(ctl):
     assert 'username' not in ctl.conn and 'password' not in ctl.conn
     pw = ctl.sim.providers['huaweicloud'].password_credentials()
     assert pw == {'region': H.REGION, 'username': H.IAM_USER, 'password': H.IAM_PASSWORD, 'domain': H.DOMAIN_NAME}
+    alt = ctl.sim.providers['huaweicloud'].alternate_credentials()
+    assert alt['password'] == pw and alt['sts']['security_token'] == H.STS_TOKEN
