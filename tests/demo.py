@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`make demo`: start the simulator, run the maintenance playbook against every provider, stop the simulator.
 
 For each provider it puts one pool into maintenance, runs the same play again (nothing to change) and takes the

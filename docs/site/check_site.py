@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check that the built documentation site has its pages and the capability matrix."""
 
 from __future__ import annotations

@@ -158,7 +158,9 @@ options:
       - name: VDI_FLEET_DOMAIN
   access_key:
     description:
-      - Access key ID (Huawei Cloud AK, Alibaba Cloud AccessKey ID). The vendors' variables E(HUAWEICLOUD_SDK_AK) and E(ALIBABA_CLOUD_ACCESS_KEY_ID) (or E(ALICLOUD_ACCESS_KEY)) are read too, for the provider in use.
+      - Access key ID (Huawei Cloud AK, Alibaba Cloud AccessKey ID).
+      - The vendors' variables E(HUAWEICLOUD_SDK_AK) and E(ALIBABA_CLOUD_ACCESS_KEY_ID) (or E(ALICLOUD_ACCESS_KEY)) are
+        read too, for the provider in use.
     type: str
     env:
       - name: VDI_FLEET_ACCESS_KEY

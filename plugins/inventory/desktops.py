@@ -20,7 +20,7 @@ description:
     run the collection's modules for each host with C(delegate_to) C(localhost) and C(desktops) set to
     C({{ vdi_id }}).
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 extends_documentation_fragment:
   - vdi.fleet.connection.PLUGINS
   - ansible.builtin.constructed

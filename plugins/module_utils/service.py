@@ -418,7 +418,7 @@ def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
     if session_ids:
         wanted = set(session_ids)
         targets = [(by_id.get(s['desktop_id']), s) for s in found if s['session_id'] in wanted]
-        present = set(s['session_id'] for _, s in targets)
+        present = set(s['session_id'] for _d, s in targets)
         for sid in session_ids:
             if sid not in present:
                 entries.append(session_entry(None, {'session_id': sid, 'user': None}, False, True,
@@ -452,7 +452,7 @@ def send_messages(adapter, targets, message, message_type='info', title=None, ch
             entries.append(session_entry(d, s, True, False, 'would send %s message (check mode)' % message_type,
                                          sent=False))
         return entries
-    outcome = adapter.send_message([s for _, s in targets], message, message_type=message_type, title=title,
+    outcome = adapter.send_message([s for _d, s in targets], message, message_type=message_type, title=title,
                                    options=options) if targets else {}
     for d, s in targets:
         err = outcome.get(s['session_id'], 'no outcome reported for this session')
@@ -468,9 +468,9 @@ def logoff_sessions(adapter, targets, force=False, message=None, check_mode=Fals
     """Log off every target session; with ``wait``, until the provider no longer lists them."""
     if check_mode:
         return [session_entry(d, s, True, False, 'would log off (check mode)', logged_off=False) for d, s in targets]
-    outcome = adapter.logoff([s for _, s in targets], force=force, message=message) if targets else {}
+    outcome = adapter.logoff([s for _d, s in targets], force=force, message=message) if targets else {}
     asked = [(d, s) for d, s in targets if outcome.get(s['session_id'], 'no outcome') is None]
-    remaining = set(s['session_id'] for _, s in asked)
+    remaining = set(s['session_id'] for _d, s in asked)
     if wait and asked:
         desktops = []
         seen = set()

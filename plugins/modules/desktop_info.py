@@ -19,7 +19,7 @@ description:
     desktop the credentials can see.
   - Read-only. Lists in pages of the API's maximum size.
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

@@ -22,7 +22,7 @@ description:
     matches nothing, is reported as failed with the reason while the others still converge; the task fails after
     reporting everything unless O(fail_on_error=false).
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

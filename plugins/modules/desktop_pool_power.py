@@ -29,7 +29,7 @@ description:
     suspend it, so V(started) and V(hibernated) fail before any request; use the vCenter modules
     (M(vmware.vmware.vm_powerstate)) or the pool's power policy for those.
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

@@ -17,7 +17,7 @@ description:
     Huawei Cloud Workspace or Alibaba Cloud EDS fleet, in one normalized shape.
   - Read-only.
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

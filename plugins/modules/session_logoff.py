@@ -22,7 +22,7 @@ description:
     keep running), so the module fails before any request and says so. Stopping or restarting the desktops with
     M(vdi.fleet.desktop_pool_power) ends their sessions.
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

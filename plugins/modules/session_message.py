@@ -27,7 +27,7 @@ description:
     the provider, so a user never gets the same message twice because of a retry; a send that is refused, or still
     throttled after the retries, is reported failed for exactly the sessions it covered.
 author:
-  - vdi.fleet contributors
+  - vdi.fleet contributors (@vdi-fleet)
 options:
   desktops:
     description:

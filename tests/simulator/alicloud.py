@@ -309,7 +309,7 @@ class AlicloudSim(ProviderSim):
     def reset(self, fleet: int, seed: int) -> None:
         now = self.sim.clock.now()
         pools, desktops = generate_fleet(
-            fleet, seed, self.name,
+            fleet, seed, self.name, pools=self.sim.pools,
             desktop_id=lambda rng, i: _rand_id(rng, 'ecd-'),
             pool_id=lambda rng, i: _rand_id(rng, 'dg-'),
             name_prefix='eds', now=now, suspended_state='hibernated')

@@ -118,7 +118,8 @@ def generate_fleet(n: int, seed: int, provider: str,
                    name_prefix: str,
                    session_id: Callable[[random.Random, int], str] | None = None,
                    now: float | None = None,
-                   suspended_state: str = 'suspended') -> tuple[list[Pool], list[Desktop]]:
+                   suspended_state: str = 'suspended',
+                   pools: int | None = None) -> tuple[list[Pool], list[Desktop]]:
     """Build a deterministic fleet of ``n`` desktops spread over several pools.
 
     About 45 % of the desktops carry a connected session and 10 % a disconnected
@@ -128,7 +129,8 @@ def generate_fleet(n: int, seed: int, provider: str,
     """
     rng = _rng(seed, provider, n)
     now = time.time() if now is None else now
-    pools = [Pool(id=pool_id(rng, i), name='%s-pool-%02d' % (name_prefix, i + 1)) for i in range(pool_count(n))]
+    count = pools if pools else pool_count(n)
+    pools = [Pool(id=pool_id(rng, i), name='%s-pool-%02d' % (name_prefix, i + 1)) for i in range(count)]
     desktops = []
     for i in range(n):
         pool = pools[i % len(pools)]
@@ -687,9 +689,10 @@ class Simulator:
                  time_scale: float = 1.0, tls: bool = True, host: str = '127.0.0.1', port: int = 0,
                  faults: Any = None, horizon_version: str = '2512', token_lifetime: float = 1800.0,
                  state_dir: str | None = None, rate_limit: float | None = None, verbose: bool = False,
-                 options: dict | None = None) -> None:
+                 options: dict | None = None, pools: int | None = None) -> None:
         self.provider_names = list(providers)
         self.fleet = fleet
+        self.pools = pools
         self.seed = seed
         self.clock = Clock(time_scale)
         self.tls = tls

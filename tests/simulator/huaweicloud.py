@@ -305,7 +305,7 @@ class HuaweiSim(ProviderSim):
     def reset(self, fleet: int, seed: int) -> None:
         now = self.sim.clock.now()
         pools, desktops = generate_fleet(
-            fleet, seed, self.name,
+            fleet, seed, self.name, pools=self.sim.pools,
             desktop_id=lambda rng, i: _uuid(rng),
             pool_id=lambda rng, i: _uuid(rng),
             name_prefix='wks', now=now, suspended_state='hibernated')

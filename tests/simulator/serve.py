@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run the VDI API simulator: Horizon, Huawei Cloud Workspace and Alibaba EDS, each on its own port.
 
 Example::
@@ -33,6 +32,7 @@ def parse_args(argv=None):
     p.add_argument('--providers', default=','.join(PROVIDERS),
                    help='comma-separated subset of: %s' % ', '.join(PROVIDERS))
     p.add_argument('--fleet', type=int, default=30, help='desktops per provider')
+    p.add_argument('--pools', type=int, default=None, help='pools per provider (default: 3 to 10 by fleet size)')
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--time-scale', type=float, default=1.0,
                    help='simulated seconds per real second (jobs, power changes, token expiry)')
@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     sim = Simulator(providers=names, fleet=args.fleet, seed=args.seed, time_scale=args.time_scale,
                     tls=not args.no_tls, host=args.host, port=args.port, faults=args.faults,
                     horizon_version=args.horizon_version, token_lifetime=args.token_lifetime,
-                    state_dir=args.state_dir, rate_limit=args.rate_limit, verbose=args.verbose)
+                    state_dir=args.state_dir, rate_limit=args.rate_limit, verbose=args.verbose, pools=args.pools)
     info = sim.start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

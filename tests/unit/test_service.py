@@ -123,7 +123,7 @@ class InstantPoller:
         self.rounds = rounds
 
     def run(self, check):
-        for _ in range(self.rounds):
+        for _round in range(self.rounds):
             if check():
                 return True
         return False

@@ -80,7 +80,7 @@ class Rounds:
         self.n = n
 
     def run(self, check):
-        for _ in range(self.n):
+        for _round in range(self.n):
             if check():
                 return True
         return False

@@ -6,15 +6,28 @@
 Every call is RPC style: ``POST https://ecd.<region>.aliyuncs.com/`` with the business parameters
 in the query, signed with ACS3-HMAC-SHA256 (optionally with an STS token). The describe calls
 are read-only, so they are marked idempotent (a 5xx answer is retried); the writes are not.
+
+Power: Start/Stop/Reboot/Hibernate/WakeupDesktops take ``DesktopId.N`` and return only a
+RequestId (no job, no per-desktop result); a desktop in the wrong state makes the whole call
+fail, so refused batches are split until the desktop at fault is isolated. The service then
+polls DescribeDesktops until the desktops settle.
+
+Messages: EDS has no free-text message to a session. ``SendConsoleMessage`` sends a message
+already published in the console (its own text and recipients); ``RunCommand`` shows the text
+with ``msg *`` on Windows desktops, the text travelling only as a Base64 payload that the
+script decodes (see :func:`msg_script`). Logoff: there is no API (DisconnectDesktopSessions
+only disconnects).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
+
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     POWERED_OFF,
     POWERED_ON,
@@ -28,7 +41,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     session,
 )
 from ansible_collections.vdi.fleet.plugins.module_utils.signing.alicloud import AcsV3Signer, flatten_params
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import auth_error_from, chunks, header
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, auth_error_from, chunks, header
 
 DEFAULT_ENDPOINT = 'https://ecd.%s.aliyuncs.com'
 PAGE_SIZE = 100  # DescribeDesktops / DescribeDesktopGroups MaxResults maximum
@@ -67,6 +80,75 @@ AUTH_CODES = (
     (('Forbidden', 'NoPermission'), HINT_RAM),
 )
 REGION_CODES = ('InvalidRegionId',)
+
+# ---------------------------------------------------------------------------------------------- power
+#: service action -> ecd API. There is no forced variant and no pool-level power API (reference §4).
+POWER_ACTIONS = {
+    'start': 'StartDesktops',
+    'stop': 'StopDesktops',
+    'restart': 'RebootDesktops',
+    'hibernate': 'HibernateDesktops',
+    'wakeup': 'WakeupDesktops',
+}
+#: Max DesktopId.N per power call: 100 in SDK 5.5.0 / Go v6 (older docs say 20; Go v6 says 20 for Hibernate).
+POWER_BATCH = 100
+
+# ---------------------------------------------------------------------------------------------- messages
+OPTION_CONSOLE = 'alicloud_console_message_id'
+OPTION_DELIVERY = 'alicloud_delivery'
+NO_FREE_TEXT = (
+    'Alibaba Cloud EDS has no API that sends a free-text message to a user session. Choose one of: '
+    'alicloud_console_message_id=<id> sends a console message already created and published in the Alibaba Cloud '
+    'console (SendConsoleMessage; its own text and recipients apply, the message option is only recorded); or '
+    'alicloud_delivery=run_command shows the message text in a Windows dialog (msg *) through RunCommand, which '
+    'works only on Windows desktops that have a user session.')
+#: RunCommand: max DesktopId.N per call, and max CommandContent length when Base64-encoded (16 KB).
+RUN_COMMAND_BATCH = 50
+RUN_COMMAND_CONTENT_LIMIT = 16 * 1024
+#: Timeout (seconds) given to the popup command, and how long the invocations are followed.
+RUN_COMMAND_TIMEOUT = 60
+MESSAGE_TIMEOUT = RUN_COMMAND_TIMEOUT + 60
+#: DescribeInvocations per-desktop InvocationStatus values that mean "not finished yet".
+INVOCATION_RUNNING = ('Pending', 'Scheduled', 'Running', 'Stopping', 'Sending', 'Created')
+#: THE client-side shape of the popup script (the only place it is built; the simulator's
+#: MSG_SCRIPT_TEMPLATE must be the same string). The message travels only as the Base64 of its
+#: UTF-8 bytes, inside single quotes ([A-Za-z0-9+/=] cannot end the PowerShell string), decoded by
+#: the script into a variable that is passed to msg.exe as one argument: nothing of the text is
+#: ever parsed by PowerShell or cmd.
+MSG_SCRIPT_TEMPLATE = "$t=[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('%s')); msg * $t"
+
+
+def msg_script(text):
+    """The PowerShell script that shows ``text`` (any characters) with ``msg *``."""
+    payload = base64.b64encode(text.encode('utf-8')).decode('ascii')
+    return MSG_SCRIPT_TEMPLATE % payload
+
+
+def command_content(text):
+    """CommandContent (ContentEncoding=Base64) of the popup script for ``text``."""
+    return base64.b64encode(msg_script(text).encode('utf-8')).decode('ascii')
+
+
+def _message_limit():
+    """Longest text (characters) whose popup script fits CommandContent in the worst case.
+
+    CommandContent is the Base64 of the script (4 characters per 3 bytes); the script is the template
+    plus the Base64 of the text's UTF-8 bytes; a character takes at most 4 UTF-8 bytes.
+    """
+    script_bytes = RUN_COMMAND_CONTENT_LIMIT // 4 * 3
+    payload_chars = (script_bytes - len(MSG_SCRIPT_TEMPLATE % '')) // 4 * 4
+    return payload_chars // 4 * 3 // 4
+
+
+#: Longest message (title line included) for alicloud_delivery=run_command, in characters.
+MESSAGE_LIMIT = _message_limit()
+#: With a console message the text is not sent anywhere (only recorded): no practical limit.
+CONSOLE_MESSAGE_LIMIT = 1024 * 1024
+
+NO_LOGOFF = (
+    'Alibaba Cloud EDS has no API that logs a user off a session: DisconnectDesktopSessions only disconnects it (the '
+    "user's programs keep running). To end the sessions, stop or restart the desktops with "
+    'vdi.fleet.desktop_pool_power (state=stopped or state=restarted).')
 
 
 def _code_in(code, prefixes):
@@ -113,10 +195,28 @@ def _unique(items):
     return out
 
 
+def _batch_failures(batch, reason):
+    return dict((i, reason) for i in batch)
+
+
+def _not_resent(err):
+    if getattr(err, 'maybe_applied', False):
+        return '%s (the request may have reached Alibaba Cloud; not re-sent)' % err.msg
+    return err.msg
+
+
 class AlicloudAdapter(ProviderAdapter):
     name = 'alicloud'
     list_page_size = PAGE_SIZE
     action_batch_size = IDS_PER_CALL
+    power_batch_size = POWER_BATCH
+    unsupported_power = {}
+    message_limit = MESSAGE_LIMIT
+    message_timeout = MESSAGE_TIMEOUT
+    #: ``poller_factory(timeout)`` -> transport.Poller used to follow RunCommand invocations (tests inject one)
+    poller_factory = None
+    #: what a successful send means, for the service's result messages (set by send_message)
+    send_note = None
 
     def __init__(self, params, policy=None):
         self.region = params.get('region')
@@ -169,8 +269,8 @@ class AlicloudAdapter(ProviderAdapter):
         return err
 
     # ------------------------------------------------------------------ calls
-    def _call(self, action, params=None, write=False):
-        query = {'RegionId': self.region}
+    def _call(self, action, params=None, write=False, regional=True):
+        query = {'RegionId': self.region} if regional else {}
         query.update(params or {})
         data = self.http.json('POST', '/', query=flatten_params(query), idempotent=not write,
                               sign=self.signer.for_action(action))
@@ -292,3 +392,186 @@ class AlicloudAdapter(ProviderAdapter):
             return {}
 
         return isolate_failures(_unique(desktop_ids), call, self.action_batch_size, self.item_reject_statuses)
+
+    # ------------------------------------------------------------------ power
+    def power(self, desktop_ids, action, force=False):
+        """Start/Stop/Reboot/Hibernate/WakeupDesktops in batches of :data:`POWER_BATCH`.
+
+        The APIs answer only a RequestId (no job); a desktop they refuse (wrong state, unknown id,
+        no hibernation support) rejects its whole batch, which is split until that desktop is
+        isolated, so the others still go through. ``force`` has no ecd equivalent and is ignored.
+        """
+        api = POWER_ACTIONS.get(action)
+        if api is None:
+            raise ConfigError('alicloud cannot %s desktops (supported: %s).' % (action, ', '.join(sorted(POWER_ACTIONS))))
+
+        def call(batch):
+            self._call(api, {'DesktopId': batch}, write=True)
+            return {}
+
+        failures = isolate_failures(_unique(desktop_ids), call, self.power_batch_size, self.item_reject_statuses)
+        return failures, []
+
+    def get_job(self, job_id):
+        raise ConfigError('alicloud power operations have no provider job (job %s); desktops are polled instead.'
+                          % job_id)
+
+    # ------------------------------------------------------------------ messages
+    def check_message_options(self, options):
+        options = options or {}
+        console = options.get(OPTION_CONSOLE)
+        delivery = options.get(OPTION_DELIVERY)
+        if console and delivery:
+            raise ConfigError('%s and %s are mutually exclusive.' % (OPTION_CONSOLE, OPTION_DELIVERY))
+        if delivery and delivery != 'run_command':
+            raise ConfigError('%s must be run_command, not %r.' % (OPTION_DELIVERY, delivery))
+        if not console and not delivery:
+            raise ConfigError(NO_FREE_TEXT)
+        # The text of a console message is not sent (only recorded), so it needs no limit.
+        self.message_limit = CONSOLE_MESSAGE_LIMIT if console else MESSAGE_LIMIT
+
+    def send_message(self, sessions, message, message_type='info', title=None, options=None):
+        """SendConsoleMessage once, or the ``msg *`` popup through RunCommand; ``{session_id: None or error}``."""
+        options = options or {}
+        self.check_message_options(options)
+        sessions = list(sessions or [])
+        if not sessions:
+            return {}
+        if options.get(OPTION_CONSOLE):
+            return self._send_console_message(sessions, options[OPTION_CONSOLE])
+        text = message if not title else '%s\n%s' % (title, message)
+        return self._send_popup(sessions, text)
+
+    def _send_console_message(self, sessions, message_id):
+        """One SendConsoleMessage: it goes to the console message's own recipients, not to these sessions."""
+        ids = [s['session_id'] for s in sessions]
+        self.send_note = None
+        try:
+            data = self._call('SendConsoleMessage', {'MessageId': message_id}, write=True, regional=False)
+        except AuthError:
+            raise
+        except (ApiError, TransportError) as err:
+            return _batch_failures(ids, 'console message %s: %s' % (message_id, _not_resent(err)))
+        success = data.get('Success')
+        if success is True or str(success).lower() == 'true':
+            self.send_note = ('console message %s accepted (Success=true); Alibaba Cloud delivers it asynchronously to '
+                              "the console message's own recipients, not specifically to this session" % message_id)
+            return _batch_failures(ids, None)
+        return _batch_failures(ids, 'SendConsoleMessage %s answered Success=%s (RequestId %s)'
+                               % (message_id, success, data.get('RequestId')))
+
+    def _send_popup(self, sessions, text):
+        """RunCommand (50 desktops per call) with the popup script, then DescribeInvocations until each finished.
+
+        ``msg *`` shows the text to every session of a desktop, so each targeted desktop gets exactly one
+        invocation and all its targeted sessions share that desktop's outcome. The command runs as the
+        end user (EndUserId) when every targeted session belongs to that one user (EndUserId takes a
+        single user per call); otherwise in the system context, for all sessions of the desktop.
+        """
+        content = command_content(text)
+        if len(content) > RUN_COMMAND_CONTENT_LIMIT:
+            raise ConfigError('message is too long for RunCommand: its script is %d Base64 characters, at most %d are '
+                              'allowed. Shorten it.' % (len(content), RUN_COMMAND_CONTENT_LIMIT))
+        by_desktop = {}
+        order = []
+        for s in sessions:
+            if s['desktop_id'] not in by_desktop:
+                order.append(s['desktop_id'])
+            by_desktop.setdefault(s['desktop_id'], []).append(s)
+        users = set(s.get('user') for s in sessions)
+        params = {'CommandContent': content, 'ContentEncoding': 'Base64', 'Type': 'RunPowerShellScript',
+                  'Timeout': RUN_COMMAND_TIMEOUT}
+        if len(users) == 1 and None not in users:
+            params['EndUserId'] = users.pop()
+        invocations = []
+
+        def call(batch):
+            try:
+                data = self._call('RunCommand', dict(params, DesktopId=batch), write=True)
+            except AuthError:
+                raise
+            except ApiError as err:
+                if not (err.throttle or err.maybe_applied) and err.status in self.item_reject_statuses:
+                    raise  # refused as a whole because of some desktop, nothing ran: split and isolate
+                return _batch_failures(batch, 'RunCommand: %s' % _not_resent(err))
+            except TransportError as err:
+                return _batch_failures(batch, 'RunCommand: %s' % _not_resent(err))
+            invoke_id = data.get('InvokeId')
+            if not invoke_id:
+                return _batch_failures(batch, 'RunCommand answered no InvokeId (RequestId %s); not re-sent'
+                                       % data.get('RequestId'))
+            invocations.append((invoke_id, list(batch)))
+            return {}
+
+        outcome = isolate_failures(order, call, RUN_COMMAND_BATCH, self.item_reject_statuses)
+        outcome.update(self._follow_invocations(invocations))
+        result = {}
+        for did in order:
+            for s in by_desktop[did]:
+                result[s['session_id']] = outcome.get(did, 'no outcome for desktop %s' % did)
+        self.send_note = None
+        return result
+
+    def _poller(self, timeout):
+        if self.poller_factory is not None:
+            return self.poller_factory(timeout)
+        return Poller(timeout, initial=1.0, factor=1.6, cap=10.0)
+
+    def _follow_invocations(self, invocations):
+        """DescribeInvocations with backoff until every desktop's invocation finished: ``{desktop_id: None or error}``."""
+        pending = dict((invoke_id, set(batch)) for invoke_id, batch in invocations)
+        done = {}
+        read_errors = {}
+
+        def finished():
+            for invoke_id in list(pending):
+                try:
+                    data = self._call('DescribeInvocations', {'InvokeId': invoke_id})
+                except AuthError:
+                    raise
+                except (ApiError, TransportError) as err:
+                    read_errors[invoke_id] = err.msg
+                    continue
+                read_errors.pop(invoke_id, None)
+                for inv in data.get('Invocations') or []:
+                    if inv.get('InvokeId') != invoke_id:
+                        continue
+                    for row in inv.get('InvokeDesktops') or []:
+                        did = row.get('DesktopId')
+                        status = row.get('InvocationStatus') or 'Running'
+                        if did not in pending[invoke_id] or status in INVOCATION_RUNNING:
+                            continue
+                        pending[invoke_id].discard(did)
+                        done[did] = _invocation_outcome(invoke_id, row)
+                if not pending[invoke_id]:
+                    del pending[invoke_id]
+            return not pending
+
+        if pending:
+            self._poller(self.message_timeout).run(finished)
+        for invoke_id, ids in pending.items():
+            why = ('could not be read: %s' % read_errors[invoke_id]) if invoke_id in read_errors else \
+                'did not finish within %ss' % self.message_timeout
+            for did in ids:
+                done[did] = ('RunCommand invocation %s on desktop %s %s; the message may still appear (not re-sent)'
+                             % (invoke_id, did, why))
+        return done
+
+    # ------------------------------------------------------------------ logoff
+    def check_logoff_options(self, force=False, message=None):
+        raise ConfigError(NO_LOGOFF)
+
+    def logoff(self, sessions, force=False, message=None):
+        raise ConfigError(NO_LOGOFF)
+
+
+def _invocation_outcome(invoke_id, row):
+    """None when the popup ran on the desktop, else the reason from its DescribeInvocations row."""
+    status = row.get('InvocationStatus')
+    exit_code = row.get('ExitCode')
+    if status == 'Success' and exit_code in (0, None, '0', ''):
+        return None
+    detail = ': '.join(x for x in (row.get('ErrorCode'), row.get('ErrorInfo')) if x)
+    return 'RunCommand invocation %s %s on desktop %s%s%s' % (
+        invoke_id, status, row.get('DesktopId'), ' (exit code %s)' % exit_code if exit_code not in (None, '') else '',
+        ': ' + detail if detail else '')

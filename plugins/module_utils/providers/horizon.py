@@ -7,8 +7,15 @@ Bearer tokens from ``POST /login`` (sAMAccountName + domain, never a UPN), refre
 401 and replaced by a new login when the refresh token is gone too; ``POST /logout`` in
 :meth:`HorizonAdapter.close`. Machines are read from ``/inventory/v2/machines`` (v1 plus
 ``session_id``) with JSON filters and ``page``/``size`` paging until the ``HAS_MORE_RECORDS``
-header disappears. Machine actions answer 200 with one ``BulkItemResponseInfo`` per id, so every
-item's ``status_code`` is checked.
+header disappears. Machine and session actions answer 200 with one ``BulkItemResponseInfo`` per id, so
+every item's ``status_code`` is checked.
+
+Power: guest restart (``/machines/action/restart``), hard reset (``reset``, with ``force``) and guest
+shutdown (``shutdown``, from 2406), with the request body the server's version expects (a bare array up
+to 2406, ``{machineIds, forceOperation}`` from 2412). The REST API cannot power a machine on or suspend
+it. Sessions: ``/inventory/v1/sessions`` (filtered by machine or by pool, whichever takes fewer
+requests), ``sessions/action/send-message`` and ``sessions/action/logoff``. No write is ever re-sent once
+it may have reached the server.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -17,8 +24,9 @@ __metaclass__ = type
 
 import json
 import re
+import time
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import auth_error_from, chunks, header
 
@@ -48,6 +56,32 @@ AUTH_HINT = ('Check username, password and domain: username must be the account 
 PRIVILEGE_HINT = ('Check that the Horizon administrator role of this account has the privileges for the operation '
                   '(MACHINE_VIEW to list, MACHINE_MAINTENANCE for maintenance mode) on the access groups of the pools.')
 THROTTLE_KEY = 'common.api-throttle-limit.exceeded.error'
+
+#: first server version (``local_connection_server_version``) with ``/machines/action/shutdown`` (2406)
+SHUTDOWN_SINCE = (8, 13)
+#: first server version whose restart/shutdown take ``{machineIds, forceOperation}`` instead of a bare array (2412)
+OBJECT_BODY_SINCE = (8, 14)
+
+#: Longest message text sent with send-message. ASSUMPTION: the spec (2006-2512) sets no maxLength on
+#: ``SessionSendMessageSpec.message`` and the guides name no limit; 4096 characters is far more than a
+#: Horizon Client message dialog shows in full while keeping a request of 1000 sessions small.
+MESSAGE_LIMIT = 4096
+#: Session ids per send-message or logoff call. The spec sets no maxItems; one call per page of listed
+#: sessions (the API's maximum page size) keeps each call short compared to the client timeout, so that
+#: a call whose answer is lost (and that is never re-sent) leaves at most this many outcomes unknown.
+SESSION_BATCH = 1000
+MESSAGE_TYPES = ('INFO', 'WARNING', 'ERROR')
+SESSIONS_PATH = '/inventory/v1/sessions'
+SESSION_STATE_MAP = {'CONNECTED': 'connected', 'DISCONNECTED': 'disconnected'}
+
+POWER_HINT = ("Horizon's REST API has no power-on, suspend or power-off-without-guest action: it can only restart, "
+              "reset or shut down machines. Use the vCenter power modules (vmware.vmware.vm_powerstate) on the "
+              "pool's virtual machines, or the pool's power policy (remote machine power policy: Always powered on), "
+              "for state %s.")
+SESSIONS_HINT = (' Log the sessions off first (vdi.fleet.session_logoff), or set force to true (a hard reset instead of a '
+                 'restart; a forced shutdown from Horizon 2412).')
+LOGOFF_MESSAGE_HINT = ('Horizon cannot show a message with a logoff (sessions/action/logoff takes session ids only). '
+                       'Send the text first with vdi.fleet.session_message, then log off without message.')
 
 
 def _jwt_like(text):
@@ -82,6 +116,13 @@ def or_filter(name, values):
     return {'type': 'Or', 'filters': [{'type': 'Equals', 'name': name, 'value': v} for v in values]}
 
 
+def iso_utc(epoch_ms):
+    """Epoch milliseconds (as Horizon sends times) -> ISO 8601 UTC, or None."""
+    if isinstance(epoch_ms, bool) or not isinstance(epoch_ms, (int, float)):
+        return None
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch_ms / 1000.0))
+
+
 def _unique(items):
     seen = set()
     out = []
@@ -104,6 +145,9 @@ class HorizonAdapter(base.ProviderAdapter):
     filter_chunk = 40
     #: v2 adds ``session_id``; v1 is the fallback for servers without it
     machines_path = '/inventory/v2/machines'
+    #: Horizon's REST API has no power-on or suspend: refused before any request
+    unsupported_power = {'started': POWER_HINT % 'started', 'hibernated': POWER_HINT % 'hibernated'}
+    message_limit = MESSAGE_LIMIT
 
     def __init__(self, params, policy=None):
         endpoint = (params.get('endpoint') or '').strip()
@@ -135,6 +179,8 @@ class HorizonAdapter(base.ProviderAdapter):
         self._refresh = None
         self._pool_names = None
         self._server_version = None
+        #: machines per pool, learnt from listings of whole pools (used to price a session listing by pool)
+        self._pool_sizes = {}
         self.counters = {'logins': 0, 'refreshes': 0}
 
     def default_endpoint(self):
@@ -299,27 +345,31 @@ class HorizonAdapter(base.ProviderAdapter):
             self.list_pools()
         return self._pool_names.get(pool_id)
 
-    def _list_machines(self, flt):
-        """Every machine matching ``flt`` (a filter dict or None), paging to the end."""
+    def _paged(self, path, flt):
+        """Every record of ``path`` matching ``flt`` (a filter dict or None), paging until ``HAS_MORE_RECORDS`` is gone."""
         out = []
         page = 1
         while True:
             query = {'page': page, 'size': self.list_page_size}
             if flt is not None:
                 query['filter'] = json.dumps(flt, separators=(',', ':'))
-            try:
-                data, resp = self._api('GET', self.machines_path, query=query)
-            except ApiError as err:
-                if err.status == 404 and self.machines_path != '/inventory/v1/machines' and page == 1:
-                    self.machines_path = '/inventory/v1/machines'
-                    continue
-                raise
+            data, resp = self._api('GET', path, query=query)
             items = [m for m in (data or []) if isinstance(m, dict)]
             out.extend(items)
             more = (header(resp, 'HAS_MORE_RECORDS') or '').strip().upper() == 'TRUE'
             if not more or not items:
                 return out
             page += 1
+
+    def _list_machines(self, flt):
+        """Every machine matching ``flt`` (a filter dict or None), paging to the end."""
+        try:
+            return self._paged(self.machines_path, flt)
+        except ApiError as err:
+            if err.status == 404 and self.machines_path != '/inventory/v1/machines':
+                self.machines_path = '/inventory/v1/machines'
+                return self._paged(self.machines_path, flt)
+            raise
 
     def list_desktops(self, pool_ids=None, desktop_ids=None):
         if pool_ids is not None:
@@ -347,6 +397,12 @@ class HorizonAdapter(base.ProviderAdapter):
                     continue
                 seen.add(mid)
                 desktops.append(self.normalize(raw))
+        if desktop_ids is None:
+            # whole pools (or everything) were listed: remember their sizes
+            sizes = dict((p, 0) for p in pool_ids or [])
+            for d in desktops:
+                sizes[d['pool']] = sizes.get(d['pool'], 0) + 1
+            self._pool_sizes.update(sizes)
         return desktops
 
     def normalize(self, raw):
@@ -380,7 +436,7 @@ class HorizonAdapter(base.ProviderAdapter):
 
     # ------------------------------------------------------------------ maintenance
     @staticmethod
-    def item_failures(ids, results):
+    def item_failures(ids, results, what='machine'):
         """``{id: message}`` of the ids whose ``BulkItemResponseInfo`` is not a 2xx (or missing)."""
         by_id = {}
         for item in results if isinstance(results, list) else []:
@@ -390,7 +446,7 @@ class HorizonAdapter(base.ProviderAdapter):
         for item_id in ids:
             item = by_id.get(item_id)
             if item is None:
-                failures[item_id] = 'Horizon returned no result for this machine; its state is unknown.'
+                failures[item_id] = 'Horizon returned no result for this %s; its state is unknown.' % what
                 continue
             status = item.get('status_code')
             if isinstance(status, int) and 200 <= status < 300:
@@ -418,3 +474,184 @@ class HorizonAdapter(base.ProviderAdapter):
         # A machine already in the target state makes Horizon refuse the whole request (HTTP 400,
         # nothing applied): split such a batch to find it and let the others through.
         return base.isolate_failures(ids, call, self.action_batch_size, reject_statuses=(400,))
+
+    # ------------------------------------------------------------------ batches
+    def _batches(self, ids, batch_size, call):
+        """Run ``call(batch)`` (which returns ``{id: message}`` of per-id failures) over ``ids`` in batches.
+
+        A batch that fails as a whole (refused, still throttled after the retries, 5xx or lost
+        connection on a write, which the transport never re-sends) marks exactly its ids as failed
+        with the reason; the other batches still go. An authentication error before anything was sent
+        is raised as is (it concerns every id); after that it only fails the rest.
+        """
+        failures = {}
+        sent = False
+        for batch in chunks(ids, batch_size):
+            try:
+                result = call(batch)
+            except (ApiError, TransportError) as err:
+                if isinstance(err, AuthError) and not sent:
+                    raise
+                reason = err.msg
+                if getattr(err, 'maybe_applied', False):
+                    reason += (' The request may have reached Horizon; it was not re-sent, so its outcome is '
+                               'unknown: check it before running again.')
+                failures.update((i, reason) for i in batch)
+                continue
+            sent = True
+            failures.update(result or {})
+        return failures
+
+    # ------------------------------------------------------------------ power
+    def _body_form(self):
+        """'object' (2412+), 'array' (up to 2406) or None when the server's version is unknown."""
+        ver = self.server_version()['version_tuple']
+        if len(ver) < 2:
+            return None
+        return 'object' if ver[:2] >= OBJECT_BODY_SINCE else 'array'
+
+    def power(self, desktop_ids, action, force=False):
+        """Guest restart (hard reset with ``force``) or guest shutdown (``stop``, Horizon 2406 and later) in batches.
+
+        Returns ``(failures, [])``: Horizon machine actions have no jobs; the machines are followed by
+        re-reading them. ``force`` on shutdown sets ``forceOperation`` (2412 and later).
+        """
+        ids = _unique(desktop_ids)
+        if action == 'restart':
+            verb = 'reset' if force else 'restart'
+        elif action == 'stop':
+            verb = 'shutdown'
+        else:
+            raise ConfigError("Horizon's REST API cannot %s machines. %s" % (action, POWER_HINT % action))
+        if not ids:
+            return {}, []
+        info = self.server_version()
+        if verb == 'shutdown' and info['version_tuple'] and info['version_tuple'][:2] < SHUTDOWN_SINCE:
+            raise ConfigError('Horizon %s (Connection Server %s) has no machine shutdown action; it came with Horizon '
+                              '2406 (8.13). Stop the virtual machines with the vCenter power modules '
+                              '(vmware.vmware.vm_powerstate), or upgrade the Connection Servers.'
+                              % (info['release'] or 'release', info['version']))
+        form = 'array' if verb == 'reset' else self._body_form()
+        path = '/inventory/v1/machines/action/%s' % verb
+
+        def body_of(batch, shape):
+            if shape == 'array':
+                return batch
+            return {'machineIds': batch, 'forceOperation': bool(force)}
+
+        def call(batch):
+            shape = form or 'object'
+            try:
+                data = self._api('POST', path, body=body_of(batch, shape), idempotent=False)[0]
+            except ApiError as err:
+                # Version unknown: a whole-request 400 on the object form (nothing applied) means an
+                # older server that wants the bare array.
+                if form is not None or err.status != 400 or err.maybe_applied or isinstance(err, AuthError):
+                    raise
+                data = self._api('POST', path, body=body_of(batch, 'array'), idempotent=False)[0]
+            failures = self.item_failures(batch, data)
+            if verb != 'reset':
+                for mid, text in failures.items():
+                    if 'session' in text.lower():
+                        failures[mid] = text + SESSIONS_HINT
+            return failures
+
+        return self._batches(ids, self.action_batch_size, call), []
+
+    def get_job(self, job_id):
+        raise NotImplementedError('Horizon machine actions have no jobs.')
+
+    # ------------------------------------------------------------------ sessions
+    def _session_filters(self, desktops):
+        """Filters that cover the sessions of ``desktops`` with the fewest requests.
+
+        By machine: one request per :attr:`filter_chunk` machines (a machine has at most one desktop
+        session, so such a request never needs a second page). By pool: one request per chunk of
+        pools, plus a page per 1000 sessions of those pools, priced with the pool sizes learnt from an
+        earlier listing of the whole pool, or else with the number of given desktops of the pool.
+        """
+        machine_ids = _unique(d['id'] for d in desktops)
+        by_machine = [or_filter('machine_id', c) for c in chunks(machine_ids, self.filter_chunk)]
+        if any(not d.get('pool') for d in desktops):
+            return by_machine
+        given = {}
+        for d in desktops:
+            given[d['pool']] = given.get(d['pool'], 0) + 1
+        cost = 0
+        pool_chunks = chunks(list(given), self.filter_chunk)
+        for chunk in pool_chunks:
+            size = sum(max(given[p], self._pool_sizes.get(p, 0)) for p in chunk)
+            cost += max(1, -(-size // self.list_page_size))
+        if cost < len(by_machine):
+            return [or_filter('desktop_pool_id', c) for c in pool_chunks]
+        return by_machine
+
+    def _session(self, raw, desktop):
+        user_id = raw.get('user_id')
+        name = raw.get('user_name')
+        if name and raw.get('domain_name') and '\\' not in name and '@' not in name:
+            name = '%s\\%s' % (raw['domain_name'], name)
+        rec = base.session(
+            session_id=raw.get('id'),
+            desktop_id=raw.get('machine_id'),
+            desktop_name=desktop.get('name'),
+            pool=raw.get('desktop_pool_id') or desktop.get('pool'),
+            user=name or user_id,
+            state=SESSION_STATE_MAP.get(raw.get('session_state'), 'unknown'),
+            start_time=iso_utc(raw.get('start_time')),
+            raw=raw,
+        )
+        rec['user_id'] = user_id
+        return rec
+
+    def list_sessions(self, desktops):
+        """Sessions of the given machines from ``/inventory/v1/sessions`` (pages of 1000)."""
+        by_id = dict((d['id'], d) for d in desktops if d.get('id'))
+        if not by_id:
+            return []
+        out = []
+        seen = set()
+        for flt in self._session_filters(list(by_id.values())):
+            for raw in self._paged(SESSIONS_PATH, flt):
+                sid = raw.get('id')
+                desktop = by_id.get(raw.get('machine_id'))
+                if desktop is None or not sid or sid in seen:
+                    continue
+                seen.add(sid)
+                out.append(self._session(raw, desktop))
+        return out
+
+    def send_message(self, sessions, message, message_type='info', title=None, options=None):
+        """``sessions/action/send-message`` with every session id (up to :data:`SESSION_BATCH` per call).
+
+        ``title`` is not supported by Horizon and ignored. Never re-sent on a 5xx or a lost answer.
+        """
+        kind = str(message_type or 'info').upper()
+        if kind not in MESSAGE_TYPES:
+            raise ConfigError('message_type %r is not one Horizon takes (%s).' % (message_type, ', '.join(MESSAGE_TYPES)))
+        ids = _unique(s['session_id'] for s in sessions if s.get('session_id'))
+
+        def call(batch):
+            body = {'message': message, 'message_type': kind, 'session_ids': batch}
+            data = self._api('POST', SESSIONS_PATH + '/action/send-message', body=body, idempotent=False)[0]
+            return self.item_failures(batch, data, what='session')
+
+        failures = self._batches(ids, SESSION_BATCH, call)
+        return dict((i, failures.get(i)) for i in ids)
+
+    def check_logoff_options(self, force=False, message=None):
+        if message:
+            raise ConfigError(LOGOFF_MESSAGE_HINT)
+
+    def logoff(self, sessions, force=False, message=None):
+        """``sessions/action/logoff?forced=...`` with every session id (up to :data:`SESSION_BATCH` per call)."""
+        self.check_logoff_options(force, message)
+        ids = _unique(s['session_id'] for s in sessions if s.get('session_id'))
+
+        def call(batch):
+            data = self._api('POST', SESSIONS_PATH + '/action/logoff', query={'forced': bool(force)}, body=batch,
+                             idempotent=False)[0]
+            return self.item_failures(batch, data, what='session')
+
+        failures = self._batches(ids, SESSION_BATCH, call)
+        return dict((i, failures.get(i)) for i in ids)
