@@ -106,6 +106,21 @@ def vdi_report_mark(report, ids, step, outcome, msg=None, wave=None, desktops=No
     return report
 
 
+def vdi_healthy(current, planned):
+    """Ids of the desktops that are in their expected power state after the window.
+
+    Expected: powered on for every desktop that was powered on (or in a transition) when the wave
+    was planned; a desktop that was powered off or suspended before may stay so.
+    """
+    before = dict((d['id'], d.get('power_state')) for d in planned or [])
+    healthy = []
+    for d in current or []:
+        was = before.get(d['id'])
+        if d.get('power_state') == 'powered_on' or (was in ('powered_off', 'suspended') and d.get('power_state') == was):
+            healthy.append(d['id'])
+    return healthy
+
+
 def vdi_report_failed(report, ids=None):
     """Ids of the desktops (among ``ids``, or all) that have at least one failed step."""
     out = []
@@ -160,5 +175,6 @@ class FilterModule(object):
             'vdi_report_step': vdi_report_step,
             'vdi_report_mark': vdi_report_mark,
             'vdi_report_failed': vdi_report_failed,
+            'vdi_healthy': vdi_healthy,
             'vdi_report_final': vdi_report_final,
         }

@@ -33,6 +33,18 @@ options:
       - Include the provider's own session record in RV(sessions[].raw).
     type: bool
     default: false
+  wait_until_empty:
+    description:
+      - Keep reading (with backoff) until the selected desktops have no session left or O(wait_timeout) passes,
+        then return what is left. Does not fail when sessions remain; check RV(summary.total). Used to drain a
+        patch wave.
+    type: bool
+    default: false
+  wait_timeout:
+    description:
+      - Seconds to wait with O(wait_until_empty=true).
+    type: int
+    default: 900
 extends_documentation_fragment:
   - vdi.fleet.connection
   - vdi.fleet.connection.ATTRIBUTES
@@ -40,7 +52,7 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Read-only; runs the same in check mode.
+    details: Read-only; runs the same in check mode, except that O(wait_until_empty) does not wait.
   diff_mode:
     support: none
   platform:
@@ -113,6 +125,7 @@ summary:
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
 from ansible_collections.vdi.fleet.plugins.module_utils.service import select
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
 
 
 def main():
@@ -121,6 +134,8 @@ def main():
             desktops=dict(type='list', elements='str'),
             pool=dict(type='str'),
             include_raw=dict(type='bool', default=False),
+            wait_until_empty=dict(type='bool', default=False),
+            wait_timeout=dict(type='int', default=900),
         ),
     )
     p = vm.params
@@ -131,6 +146,11 @@ def main():
             vm.fail('%d of the selected desktops were not found: %s'
                     % (len(selection.missing), '; '.join(m for _e, m in selection.missing[:5])))
         found = adapter.list_sessions(selection.desktops) if selection.desktops else []
+        if p['wait_until_empty'] and found and not vm.check_mode:
+            def empty():
+                found[:] = adapter.list_sessions(selection.desktops)
+                return not found
+            Poller(p['wait_timeout'], initial=1.0, factor=1.6, cap=30.0).run(empty)
         if not p['include_raw']:
             for s in found:
                 s.pop('raw', None)

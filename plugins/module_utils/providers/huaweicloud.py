@@ -16,6 +16,13 @@ Desktops are listed with ListDesktops (``GET /desktops``, 1000 per page), not Li
 only the simple record carries ``pool_id``. Maintenance is ``PUT /desktops/maintenance-mode`` in
 batches of 100 (unconfirmed limit); that call has no per-id result, so a refused batch is split
 until the refused ids are isolated. Reads are retried on 5xx, writes are not.
+
+Messages are desktop notifications: one SendDesktopPoolNotifications call when a whole pool is
+targeted, else SendNotifications in batches of 100 desktops, each followed through its job (sub-job
+failures fail the sessions of those desktops). Power uses BatchRunDesktops (100 ids) or
+ExecuteDesktopPoolAction for a whole pool; logoff is BatchLogoffDesktops with an optional notice.
+A write (power, notification, logoff, maintenance) is re-sent only after a throttling answer, which
+the gateway did not process; never after a 5xx or a lost connection.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,10 +60,13 @@ ID_FILTER_SIZE = 100  # ListDesktops desktop_id: at most 100 ids
 MAINTENANCE_BATCH = 100  # SetMaintenanceMode: limit unconfirmed, 100 like BatchRunDesktops
 ACTION_BATCH = 100  # BatchRunDesktops: 1..100 ids (documented)
 NOTIFY_BATCH = 100  # SendNotifications and BatchLogoffDesktops: limit unconfirmed
+# SendDesktopPoolNotifications takes no ids: one call per pool.
 #: Longest notification text (unconfirmed; checked by the modules before any request).
 MESSAGE_LIMIT = 1024
 #: Seconds to follow a notification job before its desktops are reported as not confirmed (Terraform: 3 min).
 MESSAGE_TIMEOUT = 180
+#: (first delay, factor, cap) in seconds between ShowJob polls of a notification job (a few seconds long).
+NOTIFY_POLL = (1.0, 1.6, 15.0)
 #: Huawei sends no Retry-After with APIG.0308 and advises waiting 2-5 s before retrying.
 THROTTLE_WAIT = 2.0
 
@@ -490,31 +500,31 @@ class HuaweiAdapter(ProviderAdapter):
     def _poller(self, timeout):
         if self.poller_factory is not None:
             return self.poller_factory(timeout)
-        return Poller(timeout, initial=5.0, factor=1.5, cap=15.0)
+        return Poller(timeout, initial=NOTIFY_POLL[0], factor=NOTIFY_POLL[1], cap=NOTIFY_POLL[2])
 
-    def send_message(self, sessions, message, message_type='info', title=None, options=None):
-        """SendNotifications (100 desktops per call, no type or title), then follow each job.
+    def _send_pool_notification(self, pool_id, message):
+        """SendDesktopPoolNotifications: one call for every desktop of the pool; returns its job id."""
+        data = self._call('POST', '/desktop-pools/%s/notifications' % pool_id, body={'notifications': message},
+                          write=True) or {}
+        return data.get('job_id')
 
-        A notification goes to a desktop, so every session of a desktop shares its desktop's outcome:
-        the call's refusal, its sub-job's failure, or no news within :attr:`message_timeout` seconds.
+    def _follow_jobs(self, jobs):
+        """Follow notification jobs until they end or :attr:`message_timeout` passes.
+
+        Returns ``{job_id: get_job info}`` for the jobs that ended and ``{job_id: error}`` for the jobs whose
+        status could not be read (the send itself is never repeated).
         """
-        by_desktop = {}
-        for s in sessions:
-            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
-        jobs = []
-
-        def send(batch):
-            data = self._call('POST', '/desktops/notifications', body={'desktop_ids': batch, 'notifications': message},
-                              write=True) or {}
-            jobs.append((data.get('job_id'), batch))
-
-        failures = self._batches_isolated(list(by_desktop), send)
-        infos = {}
-        pending = [job_id for job_id, batch in jobs if job_id]
+        infos, unreadable = {}, {}
+        pending = _unique(job_id for job_id, _batch in jobs if job_id)
 
         def finished():
             for job_id in list(pending):
-                info = self.get_job(job_id)
+                try:
+                    info = self.get_job(job_id)
+                except (ApiError, TransportError) as err:
+                    unreadable[job_id] = err.msg
+                    pending.remove(job_id)
+                    continue
                 if info['status'] != 'pending':
                     infos[job_id] = info
                     pending.remove(job_id)
@@ -522,12 +532,64 @@ class HuaweiAdapter(ProviderAdapter):
 
         if pending:
             self._poller(self.message_timeout).run(finished)
+        return infos, unreadable
+
+    def send_message(self, sessions, message, message_type='info', title=None, options=None):
+        """Send a desktop notification (Workspace has no type or title), then follow each job.
+
+        With ``options['whole_pool']`` (every desktop of that pool is targeted), one
+        SendDesktopPoolNotifications call covers the pool's desktops; otherwise, and for a pool call
+        refused before anything was applied (4xx other than throttling or credentials),
+        SendNotifications in batches of 100 desktops. A notification goes to a desktop, so every
+        session of a desktop shares its desktop's outcome: the call's refusal, its sub-job's failure,
+        or no news within :attr:`message_timeout` seconds. No call is ever sent twice once it may have
+        reached the server (writes are not retried on 5xx or lost connections; a throttling answer,
+        which the gateway did not process, is).
+        """
+        options = options or {}
+        by_desktop, pool_of = {}, {}
+        for s in sessions:
+            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
+            pool_of.setdefault(s['desktop_id'], s.get('pool'))
+        failures = {}
+        jobs = []
+        singles = list(by_desktop)
+        whole_pool = options.get('whole_pool') or {}
+        pool_id = whole_pool.get('id') if isinstance(whole_pool, dict) else None
+        covered = [did for did in singles if pool_id and pool_of.get(did) == pool_id]
+        if covered:
+            try:
+                jobs.append((self._send_pool_notification(pool_id, message), covered))
+                singles = [did for did in singles if did not in set(covered)]
+            except AuthError:
+                raise
+            except ApiError as err:
+                if err.throttle or err.maybe_applied or not 400 <= (err.status or 0) < 500:
+                    failures.update((did, err.msg) for did in covered)
+                    singles = [did for did in singles if did not in set(covered)]
+                # else: refused before anything was applied (unknown pool, no permission for the pool
+                # call, API not published): the desktops calls below cover these desktops instead
+            except TransportError as err:
+                failures.update((did, err.msg) for did in covered)
+                singles = [did for did in singles if did not in set(covered)]
+
+        def send(batch):
+            data = self._call('POST', '/desktops/notifications', body={'desktop_ids': batch, 'notifications': message},
+                              write=True) or {}
+            jobs.append((data.get('job_id'), batch))
+
+        if singles:
+            failures.update(self._batches_isolated(singles, send))
+        infos, unreadable = self._follow_jobs(jobs)
         for job_id, batch in jobs:
+            if not job_id:
+                continue  # accepted without a job to follow: nothing more to learn
             info = infos.get(job_id)
             for did in batch:
-                if not job_id:
-                    continue
-                if info is None:
+                if job_id in unreadable:
+                    failures[did] = ('notification job %s was accepted but its status could not be read (%s); '
+                                     'delivery not confirmed' % (job_id, unreadable[job_id]))
+                elif info is None:
                     failures[did] = ('notification job %s still running after %ss; delivery not confirmed'
                                      % (job_id, self.message_timeout))
                 elif did in info['failures']:
@@ -541,7 +603,12 @@ class HuaweiAdapter(ProviderAdapter):
         return outcome
 
     def check_logoff_options(self, force=False, message=None):
-        if message is not None and len(message) > self.message_limit:
+        """BatchLogoffDesktops shows ``message`` to the users; it must be non-blank and within :attr:`message_limit`."""
+        if message is None:
+            return
+        if not message.strip():
+            raise ConfigError('message is empty; omit it to log off without a notice.')
+        if len(message) > self.message_limit:
             raise ConfigError('message is %d characters long; huaweicloud takes at most %d.'
                               % (len(message), self.message_limit))
 
