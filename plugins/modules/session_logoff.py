@@ -17,7 +17,7 @@ description:
     or Alibaba Cloud EDS fleet.
   - Idempotent - desktops without a session are reported as skipped and C(changed=false).
   - Horizon - C(sessions/action/logoff) with C(forced=true) when O(force) is set.
-  - Huawei Cloud - C(desktops/logoff), with O(message) shown to the user.
+  - Huawei Cloud - C(desktops/logoff), with O(msg) shown to the user.
   - Alibaba Cloud - the EDS API has no logoff call (C(DisconnectDesktopSessions) only disconnects, the user's programs
     keep running), so the module fails before any request and says so. Stopping or restarting the desktops with
     M(vdi.fleet.desktop_pool_power) ends their sessions.
@@ -43,10 +43,11 @@ options:
       - Horizon - log off even a locked or active session (C(forced=true)).
     type: bool
     default: false
-  message:
+  msg:
     description:
       - Text shown to the user with the logoff, where the provider supports one (Huawei Cloud). Refused for the other
         providers.
+      - Named C(msg) because ansible-core reserves C(message) as a module option.
     type: str
   wait:
     description:
@@ -98,7 +99,7 @@ EXAMPLES = r'''
     provider: huaweicloud
     region: cn-north-4
     desktops: [WKS-FIN-0041, WKS-FIN-0042]
-    message: Your desktop is being patched and will be back in 20 minutes.
+    msg: Your desktop is being patched and will be back in 20 minutes.
 '''
 
 RETURN = r'''
@@ -153,7 +154,7 @@ def main():
             pool=dict(type='str'),
             sessions=dict(type='list', elements='str'),
             force=dict(type='bool', default=False),
-            message=dict(type='str'),
+            msg=dict(type='str'),
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=300),
             fail_on_error=dict(type='bool', default=True),
@@ -163,9 +164,9 @@ def main():
     p = vm.params
 
     def work(adapter):
-        adapter.check_logoff_options(force=p['force'], message=p['message'])
+        adapter.check_logoff_options(force=p['force'], message=p['msg'])
         targets, entries, _whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'], session_ids=p['sessions'])
-        return logoff_sessions(adapter, targets, force=p['force'], message=p['message'], check_mode=vm.check_mode,
+        return logoff_sessions(adapter, targets, force=p['force'], message=p['msg'], check_mode=vm.check_mode,
                                wait=p['wait'], wait_timeout=p['wait_timeout']) + entries
 
     entries = vm.run(work)

@@ -43,9 +43,10 @@ options:
       - Session ids (as returned by M(vdi.fleet.session_info)) that get the message.
     type: list
     elements: str
-  message:
+  msg:
     description:
       - The text. Its length is checked against the provider's limit before any request.
+      - Named C(msg) like in M(ansible.builtin.debug) because ansible-core reserves C(message) as a module option.
     type: str
     required: true
   message_type:
@@ -62,11 +63,11 @@ options:
   alicloud_console_message_id:
     description:
       - Alibaba Cloud only. Id of a console message already created and published in the Alibaba Cloud console, sent
-        with C(SendConsoleMessage). Its own text and recipients apply; O(message) is only recorded in the result.
+        with C(SendConsoleMessage). Its own text and recipients apply; O(msg) is only recorded in the result.
     type: str
   alicloud_delivery:
     description:
-      - Alibaba Cloud only. V(run_command) shows O(message) in a Windows dialog (C(msg *)) on every selected desktop
+      - Alibaba Cloud only. V(run_command) shows O(msg) in a Windows dialog (C(msg *)) on every selected desktop
         that has a session, through C(RunCommand) (up to 50 desktops per call).
     type: str
     choices: [run_command]
@@ -104,7 +105,7 @@ EXAMPLES = r'''
     password: "{{ horizon_password }}"
     domain: EXAMPLE
     pool: Finance-Win11
-    message: "Maintenance starts in 15 minutes. Please save your work and log off."
+    msg: "Maintenance starts in 15 minutes. Please save your work and log off."
     message_type: warning
 
 - name: Same on Alibaba Cloud Windows desktops, through RunCommand
@@ -112,7 +113,7 @@ EXAMPLES = r'''
     provider: alicloud
     region: cn-hangzhou
     pool: dg-finance
-    message: "Maintenance starts in 5 minutes & your desktop will restart."
+    msg: "Maintenance starts in 5 minutes & your desktop will restart."
     alicloud_delivery: run_command
 '''
 
@@ -167,7 +168,7 @@ def main():
             desktops=dict(type='list', elements='str'),
             pool=dict(type='str'),
             sessions=dict(type='list', elements='str'),
-            message=dict(type='str', required=True),
+            msg=dict(type='str', required=True),
             message_type=dict(type='str', default='info', choices=['info', 'warning', 'error']),
             title=dict(type='str'),
             alicloud_console_message_id=dict(type='str'),
@@ -181,18 +182,18 @@ def main():
     options = dict((k, p[k]) for k in ('alicloud_console_message_id', 'alicloud_delivery'))
     if p['provider'] != 'alicloud' and any(options.values()):
         vm.fail('alicloud_console_message_id and alicloud_delivery apply to provider alicloud only.')
-    if not p['message'].strip():
-        vm.fail('message is empty.')
+    if not p['msg'].strip():
+        vm.fail('msg is empty.')
 
     def work(adapter):
         adapter.check_message_options(options)
-        text = p['message'] if not p['title'] else p['title'] + '\n' + p['message']
+        text = p['msg'] if not p['title'] else p['title'] + '\n' + p['msg']
         if len(text) > adapter.message_limit:
-            vm.fail('message is %d characters long; %s takes at most %d. Shorten it.'
+            vm.fail('msg is %d characters long; %s takes at most %d. Shorten it.'
                     % (len(text), adapter.name, adapter.message_limit))
         targets, entries, whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'],
                                                        session_ids=p['sessions'])
-        return send_messages(adapter, targets, p['message'], p['message_type'], p['title'], vm.check_mode,
+        return send_messages(adapter, targets, p['msg'], p['message_type'], p['title'], vm.check_mode,
                              options, whole_pool=whole_pool) + entries
 
     entries = vm.run(work)
