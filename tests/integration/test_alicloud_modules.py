@@ -39,7 +39,7 @@ def setup_pool(sim, hibernated=1, off=2):
         power = 'hibernated' if n < hibernated else 'off' if n < hibernated + off else 'on'
         if d['power'] != power:
             sim.patch(d['id'], power=power, sessions=[] if power != 'on' else d['sessions'])
-    return pool, members
+    return pool, pool_members(sim.state(), pool['id'])
 
 
 def bisect_cost(n: int, bad: set, size: int = 100) -> int:
@@ -99,12 +99,19 @@ def test_stopped_and_hibernated_are_idempotent(sim, run_play):
         (POWER, {'pool': pool['name'], 'state': 'stopped'}),
     ])
     first, second = res['r0'], res['r1']
-    assert not first.get('failed'), first.get('msg')
-    # hibernated desktops are stopped too; the one already off is left alone
-    assert first['summary'] == {'total': len(members), 'changed': len(members) - 1, 'unchanged': 1, 'failed': 0}
-    assert second['changed'] is False and second['summary']['unchanged'] == len(members)
-    assert sim.stats()['by_op']['StopDesktops'] == 1 and sim.stats()['writes'] == 1
-    assert all(d['power'] == 'off' for d in pool_members(sim.state(), pool['id']))
+    # StopDesktops needs Running: the hibernated desktops are refused (each isolated), the others stopped
+    assert first['failed'] is True
+    assert first['summary'] == {'total': len(members), 'changed': len(members) - 5, 'unchanged': 1, 'failed': 4}
+    refused = [e for e in first['desktops'] if e['failed']]
+    assert sorted(e['id'] for e in refused) == sorted(running[:4])
+    assert all('IncorrectDesktopStatus' in e['msg'] and e['after'] == {'power_state': 'suspended'} for e in refused)
+    assert second['failed'] is True and second['changed'] is False
+    assert second['summary'] == {'total': len(members), 'changed': 0, 'unchanged': len(members) - 4, 'failed': 4}
+    stops = sim.stats()['by_op']['StopDesktops']
+    positions = {d['id']: n for n, d in enumerate(members[1:])}  # the first task acted on the running ones only
+    assert stops == bisect_cost(len(members) - 1, {positions[i] for i in running[:4]}) + bisect_cost(4, {0, 1, 2, 3})
+    state = desktops_by_id(sim)
+    assert all(state[d['id']]['power'] == 'off' for d in members if d['id'] not in running[:4])
 
 
 def test_hibernate_of_a_stopped_desktop_fails_alone(sim, run_play):
@@ -251,7 +258,7 @@ def test_run_command_pool_with_and_without_sessions(sim, run_play):
     ])
     nobody, r = res['r0'], res['r1']
     assert not nobody.get('failed') and nobody['changed'] is False
-    assert all(e['skipped'] and not e['sent'] for e in nobody['sessions'])
+    assert all(e['skipped'] and not e['changed'] and not e.get('sent') for e in nobody['sessions'])
     assert nobody['summary']['skipped'] == len(pool_members(state, empty['id']))
     assert not r.get('failed') and r['changed'] is True
     assert r['summary'] == {'total': len(members), 'sent': len(with_session) - 1,
