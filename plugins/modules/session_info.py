@@ -36,7 +36,7 @@ options:
   wait_until_empty:
     description:
       - Keep reading (with backoff) until the selected desktops have no session left or O(wait_timeout) passes,
-        then return what is left. Does not fail when sessions remain; check RV(summary.total). Used to drain a
+        then return what is left. Does not fail when sessions remain; check the length of RV(sessions). Used to drain a
         patch wave.
     type: bool
     default: false
