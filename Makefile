@@ -14,7 +14,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_FORCE_COLOR := 0
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv collection demo test unit integration sanity lint molecule docs-lint changelog-lint importer docs clean
+.PHONY: help venv collection demo test test-matrix unit integration sanity lint molecule docs-lint changelog-lint importer docs bench chaos clean
 
 help:
 	@echo "make demo   - start the simulator and run the maintenance playbook against all three providers"
@@ -73,6 +73,9 @@ importer: collection
 	    || { cat importer.log; exit 1; }
 	@if grep -E '^(WARNING|ERROR)' .build/importer/importer.log; then echo "galaxy-importer reported the above"; exit 1; fi
 	@echo "galaxy-importer: clean"
+
+test-matrix: collection
+	$(BIN)/python tests/matrix.py
 
 docs: collection
 	rm -rf .build/docs && mkdir -p .build/docs/rst && chmod 700 .build/docs .build/docs/rst

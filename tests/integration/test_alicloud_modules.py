@@ -59,7 +59,11 @@ def bisect_cost(n: int, bad: set, size: int = 100) -> int:
 def test_started_wakes_up_hibernated_and_is_idempotent(sim, run_play):
     pool, members = setup_pool(sim)
     sim.clear_stats()
-    r = run_play(sim.module_args(), [(POWER, {'pool': pool['name'], 'state': 'started'})], diff=True)['r0']
+    res = run_play(sim.module_args(), [
+        (POWER, {'pool': pool['name'], 'state': 'started'}),
+        (POWER, {'pool': pool['id'], 'state': 'started'}),
+    ], diff=True)
+    r, again = res['r0'], res['r1']
     assert not r.get('failed'), r.get('msg')
     by_id = {e['id']: e for e in r['desktops']}
     assert r['summary'] == {'total': len(members), 'changed': 3, 'unchanged': len(members) - 3, 'failed': 0}
@@ -68,14 +72,11 @@ def test_started_wakes_up_hibernated_and_is_idempotent(sim, run_play):
     assert all(by_id[d['id']]['before'] == {'power_state': 'powered_off'} for d in members[1:3])
     assert r['jobs'] == []
     assert set(r['diff']['after'].values()) == {'powered_on'} and len(r['diff']['after']) == 3
+    assert all(desktops_by_id(sim)[d['id']]['power'] == 'on' for d in members)
+    # the second run changes nothing: the only writes are the first run's one wakeup and one start
+    assert again['changed'] is False and again['summary']['unchanged'] == len(members)
     ops = sim.stats()['by_op']
     assert ops['WakeupDesktops'] == 1 and ops['StartDesktops'] == 1 and sim.stats()['writes'] == 2
-    assert all(desktops_by_id(sim)[d['id']]['power'] == 'on' for d in members)
-
-    sim.clear_stats()
-    again = run_play(sim.module_args(), [(POWER, {'pool': pool['id'], 'state': 'started'})])['r0']
-    assert again['changed'] is False and again['summary']['unchanged'] == len(members)
-    assert sim.stats()['writes'] == 0
 
 
 def test_stopped_and_hibernated_are_idempotent(sim, run_play):
@@ -187,15 +188,24 @@ def test_refused_desktop_is_isolated(sim, run_play):
 # --------------------------------------------------------------------------- session_message
 
 
-def test_message_without_delivery_option_fails_before_any_request(sim, run_play):
-    pool = sim.state()['pools'][0]
+def test_message_without_delivery_option_and_logoff_fail_before_any_request(sim, run_play):
+    before = sim.state()
+    pool = before['pools'][0]
     sim.clear_stats()
-    r = run_play(sim.module_args(), [(MESSAGE, {'pool': pool['name'], 'message': 'hello'})])['r0']
+    res = run_play(sim.module_args(), [
+        (MESSAGE, {'pool': pool['name'], 'msg': 'hello'}),
+        (LOGOFF, {'pool': pool['name'], 'force': True}),
+    ])
+    r, logoff = res['r0'], res['r1']
     assert r['failed'] is True
     assert 'no API that sends a free-text message' in r['msg']
     assert 'alicloud_console_message_id' in r['msg'] and 'alicloud_delivery=run_command' in r['msg']
     assert 'Windows' in r['msg'] and 'RunCommand' in r['msg']
+    assert logoff['failed'] is True
+    assert 'no API that logs a user off' in logoff['msg'] and 'DisconnectDesktopSessions' in logoff['msg']
+    assert 'desktop_pool_power' in logoff['msg']
     assert sim.stats()['total'] == 0
+    assert [d['sessions'] for d in sim.state()['desktops']] == [d['sessions'] for d in before['desktops']]
 
 
 def test_console_message(sim, run_play):
@@ -205,8 +215,8 @@ def test_console_message(sim, run_play):
     with_session = [d for d in members if d['sessions']]
     sim.clear_stats()
     res = run_play(sim.module_args(), [
-        (MESSAGE, {'pool': pool['name'], 'message': 'see console', 'alicloud_console_message_id': 'msg-sim-maintenance'}),
-        (MESSAGE, {'pool': pool['name'], 'message': 'see console', 'alicloud_console_message_id': 'msg-sim-draft'}),
+        (MESSAGE, {'pool': pool['name'], 'msg': 'see console', 'alicloud_console_message_id': 'msg-sim-maintenance'}),
+        (MESSAGE, {'pool': pool['name'], 'msg': 'see console', 'alicloud_console_message_id': 'msg-sim-draft'}),
     ])
     ok, draft = res['r0'], res['r1']
     assert not ok.get('failed'), ok.get('msg')
@@ -228,7 +238,7 @@ def test_run_command_hostile_texts_arrive_exactly(sim, run_play):
     sessions = sorted((d['id'], s['user']) for d in members for s in d['sessions'])
     assert sessions
     sim.clear_stats()
-    res = run_play(sim.module_args(), [(MESSAGE, {'pool': pool['name'], 'message': text,
+    res = run_play(sim.module_args(), [(MESSAGE, {'pool': pool['name'], 'msg': text,
                                                   'alicloud_delivery': 'run_command'}) for text in HOSTILE])
     for n, text in enumerate(HOSTILE):
         r = res['r%d' % n]
@@ -252,8 +262,8 @@ def test_run_command_pool_with_and_without_sessions(sim, run_play):
     sim.patch(linux['id'], os_type='Linux')
     sim.clear_stats()
     res = run_play(sim.module_args(), [
-        (MESSAGE, {'pool': empty['name'], 'message': 'nobody here', 'alicloud_delivery': 'run_command'}),
-        (MESSAGE, {'pool': busy['name'], 'message': 'Patch window', 'title': 'IT',
+        (MESSAGE, {'pool': empty['name'], 'msg': 'nobody here', 'alicloud_delivery': 'run_command'}),
+        (MESSAGE, {'pool': busy['name'], 'msg': 'Patch window', 'title': 'IT',
                    'alicloud_delivery': 'run_command', 'fail_on_error': False}),
     ])
     nobody, r = res['r0'], res['r1']
@@ -275,8 +285,8 @@ def test_message_check_mode_sends_nothing(sim, run_play):
     pool = sim.state()['pools'][0]
     sim.clear_stats()
     res = run_play(sim.module_args(), [
-        (MESSAGE, {'pool': pool['name'], 'message': 'dry', 'alicloud_delivery': 'run_command'}),
-        (MESSAGE, {'pool': pool['name'], 'message': 'dry', 'alicloud_console_message_id': 'msg-sim-maintenance'}),
+        (MESSAGE, {'pool': pool['name'], 'msg': 'dry', 'alicloud_delivery': 'run_command'}),
+        (MESSAGE, {'pool': pool['name'], 'msg': 'dry', 'alicloud_console_message_id': 'msg-sim-maintenance'}),
     ], check=True)
     for r in (res['r0'], res['r1']):
         assert not r.get('failed'), r.get('msg')
@@ -286,19 +296,7 @@ def test_message_check_mode_sends_nothing(sim, run_play):
     assert sim.state()['messages'] == []
 
 
-# --------------------------------------------------------------------------- session_logoff / session_info
-
-
-def test_logoff_fails_clearly_before_any_request(sim, run_play):
-    before = sim.state()
-    pool = before['pools'][0]
-    sim.clear_stats()
-    r = run_play(sim.module_args(), [(LOGOFF, {'pool': pool['name'], 'force': True})])['r0']
-    assert r['failed'] is True
-    assert 'no API that logs a user off' in r['msg'] and 'DisconnectDesktopSessions' in r['msg']
-    assert 'desktop_pool_power' in r['msg']
-    assert sim.stats()['total'] == 0
-    assert [d['sessions'] for d in sim.state()['desktops']] == [d['sessions'] for d in before['desktops']]
+# --------------------------------------------------------------------------- session_info
 
 
 def test_session_info(sim, run_play):

@@ -607,9 +607,9 @@ class HuaweiAdapter(ProviderAdapter):
         if message is None:
             return
         if not message.strip():
-            raise ConfigError('message is empty; omit it to log off without a notice.')
+            raise ConfigError('The logoff message is empty; omit it to log off without a notice.')
         if len(message) > self.message_limit:
-            raise ConfigError('message is %d characters long; huaweicloud takes at most %d.'
+            raise ConfigError('The logoff message is %d characters long; huaweicloud takes at most %d.'
                               % (len(message), self.message_limit))
 
     def logoff(self, sessions, force=False, message=None):
