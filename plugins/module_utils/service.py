@@ -233,8 +233,11 @@ POWER_TARGET = {'started': 'powered_on', 'stopped': 'powered_off', 'hibernated':
                 'restarted': 'powered_on'}
 
 
-def plan_power(desktop, state):
-    """(action or None, message, failed) for one desktop, from its current power state."""
+def plan_power(desktop, state, stop_from_suspended=True):
+    """(action or None, message, failed) for one desktop, from its current power state.
+
+    ``stop_from_suspended``: whether the provider can stop a suspended/hibernated desktop directly.
+    """
     power = desktop['power_state']
     if power == 'unknown':
         return None, 'power state unknown to the provider; not acted on', True
@@ -247,6 +250,8 @@ def plan_power(desktop, state):
     if state == 'started':
         return ('wakeup' if power == 'suspended' else 'start'), 'start', False
     if state == 'stopped':
+        if power == 'suspended' and not stop_from_suspended:
+            return None, 'suspended: start (wake up) it before it can be stopped', True
         return 'stop', 'stop', False
     if power == 'powered_off':
         return None, 'powered off: start it before it can be hibernated', True
@@ -295,7 +300,7 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
             results[d['id']] = result_entry(d, False, True, 'still transitioning after %ss; not acted on' % wait_timeout,
                                             before, before)
             continue
-        action, msg, failed = plan_power(now, state)
+        action, msg, failed = plan_power(now, state, getattr(adapter, 'stop_from_suspended', True))
         if action is None:
             results[d['id']] = result_entry(d, False, failed, msg, before, before)
         else:
@@ -457,7 +462,8 @@ def send_messages(adapter, targets, message, message_type='info', title=None, ch
     for d, s in targets:
         err = outcome.get(s['session_id'], 'no outcome reported for this session')
         if err is None:
-            entries.append(session_entry(d, s, True, False, 'message sent', sent=True))
+            note = getattr(adapter, 'send_note', None)
+            entries.append(session_entry(d, s, True, False, 'message sent' + ('; ' + note if note else ''), sent=True))
         else:
             entries.append(session_entry(d, s, False, True, 'not sent: %s' % err, sent=False))
     return entries

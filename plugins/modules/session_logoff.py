@@ -170,6 +170,8 @@ def main():
                                wait=p['wait'], wait_timeout=p['wait_timeout']) + entries
 
     entries = vm.run(work)
+    for entry in entries:
+        entry.setdefault('logged_off', False)
     vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], what='sessions',
                      summary=summarize_sessions(entries, 'logged_off'))
 

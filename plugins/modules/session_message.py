@@ -197,6 +197,8 @@ def main():
                              options, whole_pool=whole_pool) + entries
 
     entries = vm.run(work)
+    for entry in entries:
+        entry.setdefault('sent', False)
     vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], what='sessions',
                      summary=summarize_sessions(entries, 'sent'))
 

@@ -211,6 +211,8 @@ class AlicloudAdapter(ProviderAdapter):
     action_batch_size = IDS_PER_CALL
     power_batch_size = POWER_BATCH
     unsupported_power = {}
+    #: StopDesktops needs a Running desktop: a hibernated one must be woken up first
+    stop_from_suspended = False
     message_limit = MESSAGE_LIMIT
     message_timeout = MESSAGE_TIMEOUT
     #: ``poller_factory(timeout)`` -> transport.Poller used to follow RunCommand invocations (tests inject one)

@@ -115,6 +115,8 @@ class ProviderAdapter:
     # ------------------------------------------------------------------ power
     #: power states a provider cannot reach through its API: {state: reason shown to the operator}
     unsupported_power = {}
+    #: whether a suspended/hibernated desktop can be stopped directly (else it must be started first)
+    stop_from_suspended = True
 
     def power(self, desktop_ids, action, force=False):
         """Run ``action`` (``start``, ``stop``, ``restart``, ``hibernate``, ``wakeup``) on these ids, in batches.
@@ -139,6 +141,8 @@ class ProviderAdapter:
     # ------------------------------------------------------------------ sessions
     #: longest message text the provider takes (characters), checked before any request
     message_limit = 1024
+    #: a note added to the result of every successful send (set by send_message, e.g. how delivery works)
+    send_note = None
 
     def check_message_options(self, options):
         """Raise ConfigError before any request when messages cannot be delivered with these options.

@@ -81,7 +81,7 @@ POWER_HINT = ("Horizon's REST API has no power-on, suspend or power-off-without-
 SESSIONS_HINT = (' Log the sessions off first (vdi.fleet.session_logoff), or set force to true (a hard reset instead of a '
                  'restart; a forced shutdown from Horizon 2412).')
 LOGOFF_MESSAGE_HINT = ('Horizon cannot show a message with a logoff (sessions/action/logoff takes session ids only). '
-                       'Send the text first with vdi.fleet.session_message, then log off without message.')
+                       'Send the text first with vdi.fleet.session_message, then log off without a message.')
 
 
 def _jwt_like(text):
@@ -522,7 +522,9 @@ class HorizonAdapter(base.ProviderAdapter):
         elif action == 'stop':
             verb = 'shutdown'
         else:
-            raise ConfigError("Horizon's REST API cannot %s machines. %s" % (action, POWER_HINT % action))
+            raise ConfigError("Horizon's REST API has no %s action for machines (it can restart, reset and shut them "
+                              "down only). Use the vCenter power modules (vmware.vmware.vm_powerstate) or the pool's "
+                              "power policy." % action)
         if not ids:
             return {}, []
         info = self.server_version()

@@ -315,8 +315,8 @@ def test_console_message_published(ctl, adapter):
     assert "console message's own recipients" in adapter.send_note
     ctl.advance(A.PUSH_SECONDS + 1)
     got = delivered(ctl, 'console:msg-sim-maintenance')
-    assert sorted(m['session_id'] for m in got) == sorted(s['id'] for d in ctl.state()['desktops']
-                                                           for s in d['sessions'])
+    every = [s['id'] for d in ctl.state()['desktops'] for s in d['sessions']]
+    assert sorted(m['session_id'] for m in got) == sorted(every)
     assert all(m['text'].startswith('Your cloud computer enters maintenance') for m in got)
 
 
