@@ -91,6 +91,10 @@ attributes:
     description: Runs on the controller (or wherever it is delegated) and talks to the provider API over HTTPS.
 notes:
   - Sending a message is not idempotent; every run that sends reports C(changed=true).
+  - Alibaba Cloud O(alicloud_delivery=run_command) - C(RunCommand) runs as one end user per call, so the command is
+    run for that user when every targeted session of a call belongs to one user, and otherwise for every session of
+    the desktop (on a multi-session desktop, users who were not targeted see the popup too). The module follows each
+    invocation with C(DescribeInvocations) for up to two minutes.
 seealso:
   - module: vdi.fleet.session_info
   - module: vdi.fleet.session_logoff
