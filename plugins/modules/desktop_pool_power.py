@@ -27,7 +27,9 @@ description:
   - Horizon - V(restarted) (guest restart, or reset with O(force)) and V(stopped) (guest shutdown, Horizon 2406 and
     later), with the request body the server's version expects. Horizon's REST API cannot power a machine on or
     suspend it, so V(started) and V(hibernated) fail before any request; use the vCenter modules
-    (M(vmware.vmware.vm_powerstate)) or the pool's power policy for those.
+    (M(vmware.vmware.vm_powerstate)) or the pool's power policy for those. From Horizon 2412 a restart without
+    O(force) is refused for machines that still have sessions; log them off first (M(vdi.fleet.session_logoff)) or
+    use O(force).
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:

@@ -103,7 +103,11 @@ sessions:
       description: Pool id of that desktop.
       type: str
     user:
-      description: User of the session.
+      description: User of the session (Horizon - C(DOMAIN\\name) where the server reports the name, else the SID).
+      type: str
+    user_id:
+      description: The provider's own user id where it differs from RV(sessions[].user) (Horizon - the user's SID).
+      returned: when the provider has one
       type: str
     state:
       description: Session state.

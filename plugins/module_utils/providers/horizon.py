@@ -134,6 +134,8 @@ def _unique(items):
 
 
 class HorizonAdapter(base.ProviderAdapter):
+    #: shutdown acts on powered-on machines only
+    stop_from_suspended = False
     name = 'horizon'
     #: the API's maximum ``size``
     list_page_size = 1000
