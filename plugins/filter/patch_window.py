@@ -121,13 +121,19 @@ def vdi_healthy(current, planned):
     return healthy
 
 
-def vdi_report_failed(report, ids=None):
-    """Ids of the desktops (among ``ids``, or all) that have at least one failed step."""
+def vdi_report_failed(report, ids=None, steps=None):
+    """Ids of the desktops (among ``ids``, or all) that have at least one failed step.
+
+    Countdown messages (``message_*`` steps) do not count: a warning that did not reach a user
+    (for example a disconnected session) does not make the desktop unhealthy. ``steps`` limits the
+    check to those steps.
+    """
     out = []
     for did, rec in (report or {}).items():
         if ids is not None and did not in ids:
             continue
-        if any((s or {}).get('outcome') == 'failed' for s in (rec.get('steps') or {}).values()):
+        if any((s or {}).get('outcome') == 'failed' for name, s in (rec.get('steps') or {}).items()
+               if not name.startswith('message_') and (steps is None or name in steps)):
             out.append(did)
     return sorted(out)
 

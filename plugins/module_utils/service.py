@@ -233,10 +233,11 @@ POWER_TARGET = {'started': 'powered_on', 'stopped': 'powered_off', 'hibernated':
                 'restarted': 'powered_on'}
 
 
-def plan_power(desktop, state, stop_from_suspended=True):
+def plan_power(desktop, state, stop_from_suspended=True, distinct_wakeup=False):
     """(action or None, message, failed) for one desktop, from its current power state.
 
-    ``stop_from_suspended``: whether the provider can stop a suspended/hibernated desktop directly.
+    ``stop_from_suspended``: whether the provider can stop a suspended/hibernated desktop directly;
+    ``distinct_wakeup``: whether resuming one is a ``wakeup`` rather than a ``start``.
     """
     power = desktop['power_state']
     if power == 'unknown':
@@ -248,7 +249,7 @@ def plan_power(desktop, state, stop_from_suspended=True):
     if power == POWER_TARGET[state]:
         return None, 'already %s' % power, False
     if state == 'started':
-        return ('wakeup' if power == 'suspended' else 'start'), 'start', False
+        return ('wakeup' if power == 'suspended' and distinct_wakeup else 'start'), 'start', False
     if state == 'stopped':
         if power == 'suspended' and not stop_from_suspended:
             return None, 'suspended: start (wake up) it before it can be stopped', True
@@ -300,7 +301,8 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
             results[d['id']] = result_entry(d, False, True, 'still transitioning after %ss; not acted on' % wait_timeout,
                                             before, before)
             continue
-        action, msg, failed = plan_power(now, state, getattr(adapter, 'stop_from_suspended', True))
+        action, msg, failed = plan_power(now, state, getattr(adapter, 'stop_from_suspended', True),
+                                         getattr(adapter, 'distinct_wakeup', False))
         if action is None:
             results[d['id']] = result_entry(d, False, failed, msg, before, before)
         else:

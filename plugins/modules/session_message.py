@@ -191,7 +191,7 @@ def main():
 
     def work(adapter):
         adapter.check_message_options(options)
-        text = p['msg'] if not p['title'] else p['title'] + '\n' + p['msg']
+        text = p['title'] + '\n' + p['msg'] if p['title'] and adapter.message_uses_title else p['msg']
         if len(text) > adapter.message_limit:
             vm.fail('msg is %d characters long; %s takes at most %d. Shorten it.'
                     % (len(text), adapter.name, adapter.message_limit))

@@ -25,7 +25,8 @@ import threading
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-COLLECTIONS = os.path.join(ROOT, '.build', 'collections')
+# The installed collection (make collection), as ansible-playbook would use it.
+COLLECTIONS = os.environ.get('VDI_FLEET_TEST_COLLECTIONS') or os.path.join(ROOT, '.build', 'collections')
 
 from core import Simulator  # noqa: E402  pylint: disable=wrong-import-position,import-error
 
@@ -217,12 +218,10 @@ WRONG_OPTIONS = {
 }
 
 
-@pytest.mark.parametrize('case', range(10))
-def test_wrong_provider_option_combinations(sim, run_module, case):
-    cases = WRONG_OPTIONS[sim.provider]
-    if case >= len(cases):
-        pytest.skip('%d cases for %s' % (len(cases), sim.provider))
-    module, extra, pattern = cases[case]
+@pytest.mark.parametrize('provider_name,module,extra,pattern',
+                         [(p,) + case for p in PROVIDERS for case in WRONG_OPTIONS[p]],
+                         ids=['%s-%s-%d' % (p, case[0], n) for p in PROVIDERS for n, case in enumerate(WRONG_OPTIONS[p])])
+def test_wrong_provider_option_combinations(sim, run_module, module, extra, pattern):
     args = sim.module_args(**extra)
     args = {k: v for k, v in args.items() if v is not None}
     _msg, stats, _r = check_refused(sim, run_module, module, args, pattern)
@@ -266,22 +265,31 @@ class _HtmlHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(params=[200, 404, 502], ids=['html-200', 'html-404', 'html-502'])
+@pytest.fixture(params=[200, 403, 404], ids=['html-200', 'html-403', 'html-404'])
 def html_endpoint(request):
     server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), _HtmlHandler)
     server.status = request.param
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield 'http://127.0.0.1:%d' % server.server_address[1]
+    yield 'http://127.0.0.1:%d' % server.server_address[1], request.param
     server.shutdown()
     server.server_close()
 
 
-def test_endpoint_is_an_html_page(sim, run_module, html_endpoint):
-    args = sim.module_args(endpoint=html_endpoint, pool=sim.state()['pools'][0]['name'])
-    msg, _stats, _r = check_refused(sim, run_module, 'desktop_maintenance', args,
-                                    r'not JSON|HTML|endpoint|not a .* API')
-    assert html_endpoint in msg or 'endpoint' in msg
+# An HTML error page is still passed through as the provider's error (raw markup in the message, and Horizon
+# takes a 403 page for refused credentials): known gap, fix proposed in transport.py (see bench/README.md).
+HTML_ERROR_GAP = {('horizon', 403), ('huaweicloud', 403), ('huaweicloud', 404), ('alicloud', 403), ('alicloud', 404)}
+
+
+def test_endpoint_is_an_html_page(sim, run_module, html_endpoint, request):
+    """A web server (or proxy, or portal) instead of the API: say so and point at endpoint."""
+    endpoint, status = html_endpoint
+    if (sim.provider, status) in HTML_ERROR_GAP:
+        request.applymarker(pytest.mark.xfail(reason='HTML error page reported as a provider error', strict=False))
+    args = sim.module_args(endpoint=endpoint, pool=sim.state()['pools'][0]['name'])
+    msg, _stats, _r = check_refused(sim, run_module, 'desktop_maintenance', args, r'check (that )?endpoint')
+    assert '<' not in msg, msg  # no raw markup
+    assert not re.search(r'refused the credentials|password', msg, re.I), msg
 
 
 def test_endpoint_tls_failure(sim, run_module):
@@ -336,9 +344,10 @@ WRONG_CREDENTIALS = {
 }
 
 
-@pytest.mark.parametrize('case', range(3))
-def test_wrong_credentials(sim, run_module, case):
-    block, extra, pattern = WRONG_CREDENTIALS[sim.provider][case]
+@pytest.mark.parametrize('provider_name,block,extra,pattern',
+                         [(p,) + case for p in PROVIDERS for case in WRONG_CREDENTIALS[p]],
+                         ids=['%s-%d' % (p, n) for p in PROVIDERS for n in range(len(WRONG_CREDENTIALS[p]))])
+def test_wrong_credentials(sim, run_module, block, extra, pattern):
     args = dict(sim.info[block], ca_path=sim.info['ca_path'], **extra)
     args['pool'] = sim.state()['pools'][0]['name']
     msg, _stats, _r = check_refused(sim, run_module, 'desktop_maintenance', args, pattern)

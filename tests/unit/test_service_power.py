@@ -12,6 +12,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import de
 class FakePower:
     name = 'fake'
     unsupported_power = {}
+    distinct_wakeup = True
 
     def __init__(self, powers, pool_action=False, refuse=(), job_fail=(), never=()):
         self.power_of = dict(powers)

@@ -213,6 +213,10 @@ class AlicloudAdapter(ProviderAdapter):
     unsupported_power = {}
     #: StopDesktops needs a Running desktop: a hibernated one must be woken up first
     stop_from_suspended = False
+    #: WakeupDesktops resumes a hibernated desktop; StartDesktops needs a stopped one
+    distinct_wakeup = True
+    #: run_command shows the title as the first line of the popup
+    message_uses_title = True
     message_limit = MESSAGE_LIMIT
     message_timeout = MESSAGE_TIMEOUT
     #: ``poller_factory(timeout)`` -> transport.Poller used to follow RunCommand invocations (tests inject one)

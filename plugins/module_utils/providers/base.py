@@ -117,6 +117,8 @@ class ProviderAdapter:
     unsupported_power = {}
     #: whether a suspended/hibernated desktop can be stopped directly (else it must be started first)
     stop_from_suspended = True
+    #: whether resuming a suspended/hibernated desktop is its own operation (``wakeup``) rather than ``start``
+    distinct_wakeup = False
 
     def power(self, desktop_ids, action, force=False):
         """Run ``action`` (``start``, ``stop``, ``restart``, ``hibernate``, ``wakeup``) on these ids, in batches.
@@ -143,6 +145,8 @@ class ProviderAdapter:
     message_limit = 1024
     #: a note added to the result of every successful send (set by send_message, e.g. how delivery works)
     send_note = None
+    #: whether the provider shows a message title (it then counts against message_limit)
+    message_uses_title = False
 
     def check_message_options(self, options):
         """Raise ConfigError before any request when messages cannot be delivered with these options.

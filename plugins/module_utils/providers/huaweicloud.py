@@ -558,20 +558,21 @@ class HuaweiAdapter(ProviderAdapter):
         pool_id = whole_pool.get('id') if isinstance(whole_pool, dict) else None
         covered = [did for did in singles if pool_id and pool_of.get(did) == pool_id]
         if covered:
+            outside = [did for did in singles if did not in set(covered)]
             try:
                 jobs.append((self._send_pool_notification(pool_id, message), covered))
-                singles = [did for did in singles if did not in set(covered)]
+                singles = outside
             except AuthError:
                 raise
             except ApiError as err:
                 if err.throttle or err.maybe_applied or not 400 <= (err.status or 0) < 500:
                     failures.update((did, err.msg) for did in covered)
-                    singles = [did for did in singles if did not in set(covered)]
+                    singles = outside
                 # else: refused before anything was applied (unknown pool, no permission for the pool
-                # call, API not published): the desktops calls below cover these desktops instead
+                # call, API not published): the desktop calls below cover these desktops instead
             except TransportError as err:
                 failures.update((did, err.msg) for did in covered)
-                singles = [did for did in singles if did not in set(covered)]
+                singles = outside
 
         def send(batch):
             data = self._call('POST', '/desktops/notifications', body={'desktop_ids': batch, 'notifications': message},
