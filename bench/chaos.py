@@ -234,6 +234,53 @@ def check_run(provider: str, state: dict, stats: dict, report: dict | None, outp
     return checks
 
 
+# Known gaps of the role and modules that chaos runs hit, each with the signature that identifies it. A failed
+# check explained by one of these is reported as that gap (see bench/README.md for the cause and proposed fix).
+KNOWN_GAPS = {
+    'release-refused-not-quarantined': 'a desktop whose exit from maintenance the provider refuses stays in '
+                                       'maintenance and the report calls it failed, not quarantined '
+                                       '(plugins/filter/patch_window.py vdi_report_final)',
+    'release-task-aborts-window': 'a 5xx or dropped connection on the release (exit maintenance) write fails '
+                                  'desktop_maintenance as a whole; the task is in the wave\'s always: section without '
+                                  'failed_when/retries, so the play aborts with the wave in maintenance and no report '
+                                  '(roles/patch_window/tasks/wave.yml, plugins/module_utils/service.py)',
+}
+
+
+def failed_task(output: str) -> str | None:
+    """Name of the task whose failure ended the play (the last ``fatal:`` not followed by ``...ignoring``)."""
+    task, last = None, None
+    lines = output.splitlines()
+    for n, line in enumerate(lines):
+        if line.startswith('TASK ['):
+            task = line[len('TASK ['):].split(']', 1)[0]
+        elif line.startswith('fatal: [') and 'FAILED!' in line:
+            ignored = any(x.strip() == '...ignoring' for x in lines[n + 1:n + 400] if not x.startswith((' ', '}')))
+            if not ignored:
+                last = task
+    return last
+
+
+def known_gaps(checks: dict, report: dict | None, output: str) -> list[str]:
+    """The known gaps that explain every failed check (empty when a failure is not explained)."""
+    failed = {name for name, c in checks.items() if not c['ok']}
+    if not failed:
+        return []
+    if report is None:
+        task = failed_task(output) or ''
+        if task.endswith('Give the healthy desktops of the wave back to users'):
+            return ['release-task-aborts-window']
+        return []
+    if failed == {'maintenance'}:
+        stuck = [e for e in report.get('desktops') or []
+                 if (e.get('final') or {}).get('maintenance') and e.get('status') != 'quarantined']
+        release = [(e.get('steps') or {}).get('release') or {} for e in stuck]
+        if stuck and all(e.get('status') == 'failed' and r.get('outcome') == 'failed'
+                         and 'refused to exit maintenance' in (r.get('msg') or '') for e, r in zip(stuck, release)):
+            return ['release-refused-not-quarantined']
+    return []
+
+
 # ------------------------------------------------------------------------------------------------ driver
 
 
@@ -265,12 +312,14 @@ def run_chaos(desktops: int = 1000, pools: int = 2, seed: int = 11, time_scale: 
                     report_text = fh.read()
                 report = json.loads(report_text)
             checks = check_run(p, state, stats, report, output, report_text, secrets, pool_names[p], rate_limit)
+            gaps = known_gaps(checks, report, output)
             results[p] = {
                 'desktops': len(state['desktops']), 'pools': len(pool_names[p]), 'rc': run['rc'],
                 'seconds': run['seconds'], 'requests': stats['total'], 'writes': stats['writes'],
                 'faults': stats['faults'], 'by_status': stats['by_status'],
                 'summary': (report or {}).get('summary'), 'checks': checks,
-                'ok': all(c['ok'] for c in checks.values()), 'log': run['log'], 'report': run['report'],
+                'ok': all(c['ok'] for c in checks.values()), 'known_gaps': gaps,
+                'failed_task': None if report else failed_task(output), 'log': run['log'], 'report': run['report'],
                 'output_tail': '' if report else output[-4000:],
             }
     finally:
