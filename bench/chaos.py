@@ -59,7 +59,7 @@ def collections_path() -> str:
 
 
 def start_simulator(workdir: str, fleet: int, pools: int, seed: int, time_scale: float, faults: str,
-                    rate_limit: float | None, providers=PROVIDERS) -> tuple[subprocess.Popen, dict]:
+                    rate_limit: float | None, providers=PROVIDERS, extra=()) -> tuple[subprocess.Popen, dict]:
     """serve.py as a child process (its own interpreter, so its threads do not share a GIL with anything)."""
     ready = os.path.join(workdir, 'sim.json')
     cmd = [sys.executable, os.path.join(ROOT, 'tests', 'simulator', 'serve.py'), '--port', '0',
@@ -69,6 +69,7 @@ def start_simulator(workdir: str, fleet: int, pools: int, seed: int, time_scale:
         cmd += ['--faults', faults]
     if rate_limit:
         cmd += ['--rate-limit', str(rate_limit)]
+    cmd += list(extra)
     log = open(os.path.join(workdir, 'sim.log'), 'w', encoding='utf-8')  # pylint: disable=consider-using-with
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)  # pylint: disable=consider-using-with
     deadline = time.time() + 120
@@ -325,7 +326,7 @@ def run_chaos(desktops: int = 1000, pools: int = 2, seed: int = 11, time_scale: 
     finally:
         stop_simulator(proc)
     results['_meta'] = {'desktops': desktops, 'pools': pools, 'seed': seed, 'time_scale': time_scale, 'faults': faults,
-                        'rate_limit': rate_limit, 'wave_size': wave_size, 'workdir': workdir if not own else workdir}
+                        'rate_limit': rate_limit, 'wave_size': wave_size, 'workdir': workdir, 'temporary': own}
     return results
 
 
