@@ -17,7 +17,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 .PHONY: help venv collection demo test test-matrix unit integration sanity lint molecule docs-lint changelog-lint importer docs bench chaos clean
 
 help:
-	@echo "make demo   - start the simulator and run the maintenance playbook against all three providers"
+	@echo "make demo   - start the simulator; per provider a maintenance round trip and the whole patch window"
 	@echo "make test   - unit, simulator and integration tests, ansible-test sanity, ansible-lint"
 	@echo "make clean  - remove .venv, .build and test output"
 

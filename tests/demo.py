@@ -1,7 +1,8 @@
-"""`make demo`: start the simulator, run the maintenance playbook against every provider, stop the simulator.
+"""`make demo`: start the simulator, run the ready playbooks against every provider, stop the simulator.
 
-For each provider it puts one pool into maintenance, runs the same play again (nothing to change) and takes the
-pool out of maintenance again, then prints the simulator's request counts.
+For each provider: a maintenance round trip on one pool (enter, the same again with nothing to change, exit),
+then the whole patch window over two pools (waves, countdown messages, drain, logoff, restart, verify, release),
+with its summary and JSON report. Finally the simulator's request counts.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ PROVIDERS = ('horizon', 'huaweicloud', 'alicloud')
 def start_simulator(workdir: str, fleet: int = 24) -> tuple[subprocess.Popen, dict]:
     ready = os.path.join(workdir, 'sim.json')
     proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tests', 'simulator', 'serve.py'), '--port', '0',
-                             '--fleet', str(fleet), '--seed', '42', '--time-scale', '30', '--state-dir', workdir,
+                             '--fleet', str(fleet), '--seed', '42', '--time-scale', '120', '--state-dir', workdir,
                              '--ready-file', ready], stdout=subprocess.DEVNULL)
     deadline = time.time() + 30
     while not os.path.exists(ready):
@@ -46,6 +47,21 @@ def play(provider: str, varfile: str, pool: str, state: str) -> None:
                     '-e', 'vdi_maintenance_state=' + state], check=True, cwd=ROOT)
 
 
+def window(provider: str, varfile: str, pools: list, workdir: str) -> str:
+    report = os.path.join(ROOT, 'demo-report-%s.json' % provider)
+    extra = {'patch_window_pools': pools, 'patch_window_wave_size': '50%', 'patch_window_countdown': [2, 1],
+             'patch_window_minute_seconds': 1, 'patch_window_drain_timeout': 3, 'patch_window_report_path': report}
+    if provider == 'alicloud':
+        extra['patch_window_message_options'] = {'alicloud_delivery': 'run_command'}
+    extra_file = os.path.join(workdir, provider + '-window.json')
+    with open(extra_file, 'w', encoding='utf-8') as fh:
+        json.dump(extra, fh)
+    print('\n=== %s: patch window over pools %s' % (provider, ', '.join(pools)), flush=True)
+    subprocess.run(['ansible-playbook', 'vdi.fleet.patch_window', '-e', '@' + varfile, '-e', '@' + extra_file],
+                   check=True, cwd=ROOT)
+    return report
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix='vdi-fleet-demo-') as workdir:
         proc, info = start_simulator(workdir)
@@ -60,6 +76,11 @@ def main() -> int:
                 play(provider, varfile, pool, 'present')
                 play(provider, varfile, pool, 'present')
                 play(provider, varfile, pool, 'absent')
+                pools = [p['name'] for p in sim_get(info, provider, 'state')['pools'][:2]]
+                report = window(provider, varfile, pools, workdir)
+                with open(report, encoding='utf-8') as fh:
+                    summary = json.load(fh)['summary']
+                print('--- %s: patch window %s; report %s' % (provider, json.dumps(summary, sort_keys=True), report))
                 stats = sim_get(info, provider, 'stats')
                 left = [d['name'] for d in sim_get(info, provider, 'state')['desktops'] if d['maintenance']]
                 print('--- %s: %d requests (%d writes) by operation %s; desktops left in maintenance: %s'
