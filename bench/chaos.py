@@ -291,6 +291,7 @@ def run_chaos(desktops: int = 1000, pools: int = 2, seed: int = 11, time_scale: 
     """Start the simulator, run the role per provider (side by side), check; returns the results per provider."""
     own = workdir is None
     workdir = workdir or tempfile.mkdtemp(prefix='vdi-fleet-chaos-')
+    os.makedirs(workdir, exist_ok=True)
     proc, info = start_simulator(workdir, desktops, pools, seed, time_scale, faults, rate_limit, providers)
     results = {}
     try:
