@@ -44,7 +44,7 @@ unit: venv
 	$(BIN)/python -m pytest -q -n 2 tests/unit
 
 integration: collection
-	$(BIN)/python -m pytest -q -n 2 tests/integration
+	$(BIN)/python -m pytest -q -n 4 --durations=10 tests/integration
 
 sanity: venv
 	rm -rf $(SANITY_ROOT)
@@ -73,6 +73,12 @@ importer: collection
 	    || { cat importer.log; exit 1; }
 	@if grep -E '^(WARNING|ERROR)' .build/importer/importer.log; then echo "galaxy-importer reported the above"; exit 1; fi
 	@echo "galaxy-importer: clean"
+
+bench: collection
+	$(BIN)/python bench/run.py
+
+chaos: collection
+	$(BIN)/python bench/chaos.py
 
 test-matrix: collection
 	$(BIN)/python tests/matrix.py

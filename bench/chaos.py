@@ -229,9 +229,9 @@ def check_run(provider: str, state: dict, stats: dict, report: dict | None, outp
             match = pattern.search(text)
             if match:
                 leaks.append('%s: %s...' % (where, match.group(0)[:14]))
-    checks['secrets'] = {'ok': not leaks, 'detail': 'scanned %d bytes of -vvvv output and %d bytes of report for %d '
-                         'credentials and %d token shapes: %s' % (len(output), len(report_text), len(secrets),
-                                                                 len(SECRET_PATTERNS), leaks or 'none found')}
+    detail = 'scanned %d bytes of -vvvv output and %d bytes of report for %d credentials and %d token shapes: %s' % (
+        len(output), len(report_text), len(secrets), len(SECRET_PATTERNS), leaks or 'none found')
+    checks['secrets'] = {'ok': not leaks, 'detail': detail}
     return checks
 
 
@@ -360,31 +360,36 @@ def to_markdown(results: dict, mach: dict) -> str:
              'clock x%g, faults `%s`, rate limit %s req/s per provider, `ansible-playbook -vvvv`.'
              % (meta['desktops'], meta['pools'], meta['wave_size'], meta['seed'], meta['time_scale'], meta['faults'],
                 meta['rate_limit']), '',
-             'Machine: %s, %s CPUs, %s GB, Python %s, ansible-core %s.' % (mach.get('cpu', '?'), mach.get('cpus'),
-                                                                      mach.get('memory_gb', '?'), mach.get('python'),
-                                                                      mach.get('ansible_core')), '',
+             'Machine: %s, %s CPUs, %s GB, Python %s, ansible-core %s.' % (
+                 mach.get('cpu', '?'), mach.get('cpus'), mach.get('memory_gb', '?'), mach.get('python'),
+                 mach.get('ansible_core')), '',
              '| provider | wall s | requests | faults injected | released | quarantined | skipped | failed | '
-             'not reached | accounted | maintenance | messages | rate limit | secrets |',
-             '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |']
+             'not reached | accounted | maintenance | messages | rate limit | secrets | known gap |',
+             '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- | --- |']
     for p in PROVIDERS:
         r = results.get(p)
         if not r:
             continue
         s = r['summary'] or {}
         faults = ', '.join('%s %d' % (k, v) for k, v in sorted(r['faults'].items())) or 'none'
-        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
             p, r['seconds'], r['requests'], faults, s.get('released', '-'), s.get('quarantined', '-'),
             s.get('skipped', '-'), s.get('failed', '-'), s.get('not_reached', '-'),
             ' | '.join('pass' if r['checks'][c]['ok'] else '**FAIL**' for c in
-                       ('accounted', 'maintenance', 'messages', 'rate_limit', 'secrets'))))
+                       ('accounted', 'maintenance', 'messages', 'rate_limit', 'secrets')),
+            ', '.join(r.get('known_gaps') or []) or '-'))
     lines += ['', '## Details', '']
     for p in PROVIDERS:
         r = results.get(p)
         if not r:
             continue
-        lines.append('- **%s** (ansible-playbook rc %s):' % (p, r['rc']))
+        lines.append('- **%s** (ansible-playbook rc %s%s):' % (
+            p, r['rc'], ', the play stopped at the task "%s"' % r['failed_task'] if r.get('failed_task') else ''))
         for name, c in r['checks'].items():
             lines.append('  - %s: %s - %s' % (name, 'pass' if c['ok'] else 'FAIL', c['detail']))
+        for gap in r.get('known_gaps') or []:
+            lines.append('  - known gap `%s`: %s' % (gap, KNOWN_GAPS[gap]))
+    lines += ['', 'Causes and proposed fixes of the known gaps: [../README.md](../README.md#chaos).']
     return '\n'.join(lines) + '\n'
 
 
@@ -401,7 +406,15 @@ def main(argv=None) -> int:
     ap.add_argument('--verbosity', type=int, default=4)
     ap.add_argument('--out', default=os.path.join(ROOT, 'bench', 'results'))
     ap.add_argument('--workdir', default=None, help='keep the logs and reports here (default: a temporary directory)')
+    ap.add_argument('--render', metavar='CHAOS_JSON', help='only write chaos.md again from a chaos.json')
     args = ap.parse_args(argv)
+    if args.render:
+        with open(args.render, encoding='utf-8') as fh:
+            saved = json.load(fh)
+        mach = saved.pop('_machine', {})
+        with open(os.path.join(args.out, 'chaos.md'), 'w', encoding='utf-8') as fh:
+            fh.write(to_markdown(saved, mach))
+        return 0
     providers = tuple(p for p in args.providers.split(',') if p)
     start = time.perf_counter()
     results = run_chaos(args.desktops, args.pools, args.seed, args.time_scale, args.faults, args.rate_limit,

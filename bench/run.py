@@ -325,8 +325,8 @@ def bench_ansible(provider: str, sizes, naive_sizes, workdir: str, log) -> dict:
                 wall = _ansible(module_playbook(), wd, 'module', {'c': conn, 'pool': pool['name']})
                 stats = sim_call(info, provider, 'GET', 'stats')
                 out['module'][n] = {'wall_s': round(wall, 3), 'requests': stats['total']}
-                log('%-11s N=%-6d ansible-playbook desktop_maintenance: %.2fs, %d requests' % (provider, n, wall,
-                                                                                             stats['total']))
+                log('%-11s N=%-6d ansible-playbook desktop_maintenance: %.2fs, %d requests'
+                    % (provider, n, wall, stats['total']))
                 sim_call(info, provider, 'POST', 'reset', {})
             if n in naive_sizes:
                 ids = [d['id'] for d in state['desktops']][:n]
@@ -557,10 +557,9 @@ def main(argv=None) -> int:
             'time_scale': TIME_SCALE, 'seconds': round(time.perf_counter() - start, 1)}
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, 'results.json'), 'w', encoding='utf-8') as fh:
-        json.dump({'machine': mach, 'meta': meta, 'runs': rows, 'ansible': {p: {k: {str(n): v for n, v in d.items()}
-                                                                               for k, d in a.items()}
-                                                                          for p, a in ansible.items()},
-                   'targets': targets}, fh, indent=2, sort_keys=True)
+        saved = {p: {k: {str(n): v for n, v in d.items()} for k, d in a.items()} for p, a in ansible.items()}
+        json.dump({'machine': mach, 'meta': meta, 'runs': rows, 'ansible': saved, 'targets': targets}, fh, indent=2,
+                  sort_keys=True)
     with open(os.path.join(args.out, 'machine.json'), 'w', encoding='utf-8') as fh:
         json.dump(mach, fh, indent=2, sort_keys=True)
     text = to_markdown(rows, ansible, targets, mach, meta)

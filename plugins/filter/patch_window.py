@@ -157,16 +157,17 @@ def vdi_report_final(report, desktops, quarantined=None, skipped=None):
         steps = rec.get('steps') or {}
         if d['id'] in quarantined:
             status = 'quarantined'
+        elif d.get('maintenance') and rec.get('wave') is not None and 'deferred' not in steps:
+            # the provider refused (or never confirmed) the release: the desktop is out of service
+            status = 'quarantined'
+            steps = dict(steps, release={'outcome': 'failed', 'msg': 'still in maintenance at the end of the window'})
+            rec['steps'] = steps
         elif d['id'] in skipped:
             status = 'skipped'
         elif d['id'] in failed:
             status = 'failed'
         elif rec.get('wave') is None or 'deferred' in steps:
             status = 'not_reached'
-        elif d.get('maintenance'):
-            status = 'failed'
-            steps = dict(steps, release={'outcome': 'failed', 'msg': 'still in maintenance at the end of the window'})
-            rec['steps'] = steps
         else:
             status = 'released'
         rec['status'] = status

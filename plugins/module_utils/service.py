@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
 
 
@@ -41,6 +41,8 @@ def _dedupe(entries):
         if entry and entry not in seen:
             seen.add(entry)
             out.append(entry)
+    if entries and not out:
+        raise ConfigError('The selection has only empty entries; give desktop ids or names.')
     return out
 
 
@@ -183,9 +185,8 @@ def ensure_maintenance(adapter, selection, enabled, check_mode=False, enforce=Fa
                                             {'maintenance': d['maintenance']}, {'maintenance': enabled})
     elif todo:
         ids = [d['id'] for d in todo]
-        failures = adapter.set_maintenance(ids, enabled, enforce=enforce)
+        failures, current = _set_maintenance_once_more(adapter, selection, ids, enabled, enforce)
         sent = [i for i in ids if i not in failures]
-        current = reread(adapter, selection, ids)
         late = [i for i in sent if current.get(i, {}).get('maintenance') is not enabled]
         if late:
             def settled():
@@ -214,6 +215,31 @@ def ensure_maintenance(adapter, selection, enabled, check_mode=False, enforce=Fa
                 results[d['id']] = result_entry(d, True, False, '%s maintenance' % ('entered' if enabled else 'exited'),
                                                 before, {'maintenance': after_flag})
     return [results[d['id']] for d in selection.desktops] + missing_entries(selection)
+
+
+def _set_maintenance_once_more(adapter, selection, ids, enabled, enforce):
+    """Send the change; when a whole call fails (server error, lost answer, throttling beyond the retries),
+    read back and send it once more for the desktops that did not change, since setting a flag twice is
+    harmless once the current state is known. Returns ``(failures, current records by id)``."""
+    failures, error = {}, None
+    try:
+        failures = adapter.set_maintenance(ids, enabled, enforce=enforce)
+    except AuthError:
+        raise
+    except (ApiError, TransportError) as exc:
+        error = exc
+    current = reread(adapter, selection, ids)
+    if error is not None:
+        again = [i for i in ids if i in current and current[i]['maintenance'] is not enabled]
+        try:
+            failures = adapter.set_maintenance(again, enabled, enforce=enforce) if again else {}
+        except AuthError:
+            raise
+        except (ApiError, TransportError) as exc:
+            failures = dict((i, 'the provider call failed twice (%s)' % exc.msg) for i in again)
+        if again:
+            current.update(reread(adapter, selection, again))
+    return failures, current
 
 
 def diff_of(entries, key):
@@ -324,7 +350,14 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
             jobs.append({'id': job_id, 'action': action, 'scope': 'pool', 'status': 'pending', 'message': None})
             job_of.update((i, job_id) for i in ids)
             continue
-        refused, job_ids = adapter.power(ids, action, force)
+        try:
+            refused, job_ids = adapter.power(ids, action, force)
+        except AuthError:
+            raise
+        except (ApiError, TransportError) as exc:
+            # A batch call failed as a whole: it may have been applied in part; it is not re-sent, and the
+            # desktops' state is read back below.
+            refused, job_ids = dict((i, 'the provider call failed and was not re-sent (%s)' % exc.msg) for i in ids), []
         failures.update(refused)
         for job_id in job_ids:
             jobs.append({'id': job_id, 'action': action, 'scope': 'desktops', 'status': 'pending', 'message': None})

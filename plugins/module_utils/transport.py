@@ -36,6 +36,8 @@ except ImportError:  # pragma: no cover - reported through missing_required_lib
     REQUESTS_IMPORT_ERROR = traceback.format_exc()
 
 USER_AGENT = 'vdi.fleet-ansible-collection/0.1.0'
+#: error code of an answer that is an HTML page: a portal, proxy or other product answers at the endpoint
+HTML_PAGE = 'html-page'
 # x-acs-retry-after (Alibaba) is in milliseconds; its adapter reads it itself.
 RETRY_AFTER_HEADERS = ('X-Rate-Limit-Retry-After-Seconds', 'Retry-After')
 
@@ -264,6 +266,13 @@ class HttpClient:
                 refreshed = True
                 if on_unauthorized():
                     continue
+            ctype = (header(resp, 'Content-Type') or '').lower()
+            if 'text/html' in ctype and resp.status_code != 429 and resp.status_code < 500:
+                # Not the API's own error shape: say so instead of echoing markup as a vendor message.
+                raise ApiError('%s answered %s %s with an HTML page (HTTP %s), not the %s API\'s JSON. Check endpoint: '
+                               'a portal, proxy or another product answers there.'
+                               % (self.endpoint, method, path, resp.status_code, self.provider),
+                               status=resp.status_code, code=HTML_PAGE)
             err = self.classify_error(resp)
             if err.retry_after is None:
                 err.retry_after = retry_after_of(resp)

@@ -276,16 +276,9 @@ def html_endpoint(request):
     server.server_close()
 
 
-# An HTML error page is still passed through as the provider's error (raw markup in the message, and Horizon
-# takes a 403 page for refused credentials): known gap, fix proposed in transport.py (see bench/README.md).
-HTML_ERROR_GAP = {('horizon', 403), ('huaweicloud', 403), ('huaweicloud', 404), ('alicloud', 403), ('alicloud', 404)}
-
-
-def test_endpoint_is_an_html_page(sim, run_module, html_endpoint, request):
+def test_endpoint_is_an_html_page(sim, run_module, html_endpoint):
     """A web server (or proxy, or portal) instead of the API: say so and point at endpoint."""
-    endpoint, status = html_endpoint
-    if (sim.provider, status) in HTML_ERROR_GAP:
-        request.applymarker(pytest.mark.xfail(reason='HTML error page reported as a provider error', strict=False))
+    endpoint, _status = html_endpoint
     args = sim.module_args(endpoint=endpoint, pool=sim.state()['pools'][0]['name'])
     msg, _stats, _r = check_refused(sim, run_module, 'desktop_maintenance', args, r'check (that )?endpoint')
     assert '<' not in msg, msg  # no raw markup

@@ -45,10 +45,6 @@ def chaos_run(tmp_path_factory):
 def test_invariants_hold_under_faults(chaos_run, provider):
     r = chaos_run[provider]
     failed = {name: c['detail'] for name, c in r['checks'].items() if not c['ok']}
-    if failed and r['known_gaps']:
-        # A known bug of the role or modules explains every failed check (bench/README.md: cause and proposed fix).
-        pytest.xfail('known gap %s: %s; %s' % (', '.join(r['known_gaps']), '; '.join(chaos.KNOWN_GAPS[g] for g in
-                                                                                    r['known_gaps']), failed))
     assert r['summary'] is not None, 'the role wrote no report (rc %s, failed task %s):\n%s' % (
         r['rc'], r['failed_task'], r['output_tail'])
     assert not failed, failed
@@ -79,8 +75,8 @@ def test_checks_catch_violations():
     report = {'desktops': [{'id': 'd1', 'status': 'released'}, {'id': 'd1', 'status': 'released'}]}
     checks = chaos.check_run('horizon', state, stats, report, 'password=Sup3r-secret! Bearer eyJhbGciOiJIUzI1NiJ9.abc',
                              '{}', ['Sup3r-secret!'], ['pool-1'], 10.0)
-    assert {name for name, c in checks.items() if not c['ok']} == {'accounted', 'maintenance', 'messages', 'rate_limit',
-                                                                     'secrets'}
+    failed = {name for name, c in checks.items() if not c['ok']}
+    assert failed == {'accounted', 'maintenance', 'messages', 'rate_limit', 'secrets'}
     assert 'peak 10 requests' in checks['rate_limit']['detail']
     assert chaos.known_gaps(checks, report, '') == []  # not explained by a known gap
 

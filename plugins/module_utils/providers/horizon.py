@@ -28,7 +28,7 @@ import time
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import auth_error_from, chunks, header
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HTML_PAGE, auth_error_from, chunks, header
 
 #: YYMM release -> ``local_connection_server_version`` (no official table; same numbering as the simulator).
 HORIZON_RELEASES = (
@@ -240,6 +240,8 @@ class HorizonAdapter(base.ProviderAdapter):
         except AuthError:
             raise
         except ApiError as err:
+            if err.code == HTML_PAGE:
+                raise
             if err.status == 404 and not err.code:
                 raise ApiError('%s/login does not exist (HTTP 404). Check endpoint: the Connection Server URL, '
                                'e.g. https://cs01.example.com.' % self.http.endpoint, status=404)
