@@ -544,6 +544,7 @@ def summarize_sessions(entries, done_key):
     return {
         'total': len(entries),
         done_key: sum(1 for e in entries if e.get(done_key)),
+        'changed': sum(1 for e in entries if e['changed']),
         'skipped': sum(1 for e in entries if e['skipped']),
         'failed': sum(1 for e in entries if e['failed']),
     }

@@ -140,7 +140,7 @@ summary:
   description: Counts over RV(sessions).
   returned: always
   type: dict
-  sample: {total: 40, logged_off: 22, skipped: 18, failed: 0}
+  sample: {total: 40, logged_off: 22, changed: 22, skipped: 18, failed: 0}
 '''
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule

@@ -159,7 +159,7 @@ summary:
   description: Counts over RV(sessions).
   returned: always
   type: dict
-  sample: {total: 40, sent: 22, skipped: 17, failed: 1}
+  sample: {total: 40, sent: 22, changed: 22, skipped: 17, failed: 1}
 '''
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule

@@ -219,7 +219,7 @@ def test_console_message(sim, run_play):
     ])
     ok, draft = res['r0'], res['r1']
     assert not ok.get('failed'), ok.get('msg')
-    assert ok['summary'] == {'total': len(members), 'sent': len(with_session),
+    assert ok['summary'] == {'total': len(members), 'sent': len(with_session), 'changed': len(with_session),
                              'skipped': len(members) - len(with_session), 'failed': 0}
     assert draft['failed'] is True and 'InvalidMessageStatus' in draft['msg']
     assert draft['summary']['sent'] == 0 and draft['summary']['failed'] == len(with_session)
@@ -270,7 +270,7 @@ def test_run_command_pool_with_and_without_sessions(sim, run_play):
     assert all(e['skipped'] and not e['changed'] and not e.get('sent') for e in nobody['sessions'])
     assert nobody['summary']['skipped'] == len(pool_members(state, empty['id']))
     assert not r.get('failed') and r['changed'] is True
-    assert r['summary'] == {'total': len(members), 'sent': len(with_session) - 1,
+    assert r['summary'] == {'total': len(members), 'sent': len(with_session) - 1, 'changed': len(with_session) - 1,
                             'skipped': len(members) - len(with_session), 'failed': 1}
     bad = [e for e in r['sessions'] if e['desktop_id'] == linux['id']][0]
     assert bad['failed'] and 'UnsupportedOsType' in bad['msg']

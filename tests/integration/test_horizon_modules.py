@@ -249,7 +249,8 @@ def test_message_pool_with_sessions(sim, run_play):
                                                 'message_type': 'warning', 'fail_on_error': False})])['r0']
     assert not r.get('failed'), r.get('msg')
     assert r['changed'] is True
-    assert r['summary'] == {'total': len(group), 'sent': len(connected), 'skipped': len(idle), 'failed': len(disconnected)}
+    assert r['summary'] == {'total': len(group), 'sent': len(connected), 'changed': len(connected), 'skipped': len(idle),
+                            'failed': len(disconnected)}
     for e in r['sessions']:
         if e['session_id'] in connected:
             assert e['sent'] and e['msg'] == 'message sent'

@@ -233,11 +233,11 @@ def test_message_to_pools_check_mode_sent_and_skipped(sim, run_play):
     ok(check, r, nobody)
     with_session = len(members) - 2
 
-    assert check['changed'] is True and check['summary'] == {'total': len(members), 'sent': 0, 'skipped': 2, 'failed': 0}
+    assert check['changed'] is True and check['summary'] == {'total': len(members), 'sent': 0, 'changed': len(members) - 2, 'skipped': 2, 'failed': 0}
     assert all(e['msg'] == 'would send warning message (check mode)' for e in check['sessions'] if not e['skipped'])
 
     assert r['changed'] is True
-    assert r['summary'] == {'total': len(members), 'sent': with_session, 'skipped': 2, 'failed': 0}
+    assert r['summary'] == {'total': len(members), 'sent': with_session, 'changed': with_session, 'skipped': 2, 'failed': 0}
     assert sorted(e['desktop_id'] for e in r['sessions'] if e['skipped']) == sorted([idle['id'], off['id']])
     sent = [e for e in r['sessions'] if e.get('sent')]
     assert len(sent) == with_session and all(e['session_id'] == '%s:%s' % (e['desktop_id'], e['user']) for e in sent)
@@ -311,11 +311,11 @@ def test_session_info_and_logoff_with_a_message(sim, run_play):
 
     # a blank notice is refused before any request; check mode sends nothing
     assert blank['failed'] is True and 'empty' in blank['msg']
-    assert check['changed'] is True and check['summary'] == {'total': 6, 'logged_off': 0, 'skipped': 2, 'failed': 0}
+    assert check['changed'] is True and check['summary'] == {'total': 6, 'logged_off': 0, 'changed': 4, 'skipped': 2, 'failed': 0}
 
     # the logoff: one call, the notice shown once to each user, the sessions gone
     assert r['changed'] is True
-    assert r['summary'] == {'total': 6, 'logged_off': len(with_session), 'skipped': 2, 'failed': 0}
+    assert r['summary'] == {'total': 6, 'logged_off': len(with_session), 'changed': len(with_session), 'skipped': 2, 'failed': 0}
     msgs = sim.state()['messages']
     assert sorted(m['desktop_id'] for m in msgs) == sorted(d['id'] for d in with_session)
     assert {m['message_type'] for m in msgs} == {'logoff'} and {m['text'] for m in msgs} == {notice}

@@ -245,6 +245,25 @@ def _lookup(record: dict, path: str) -> Any:
     return node
 
 
+class _LazyRecords:
+    """A sequence of desktops that renders records only when sliced (for paging)."""
+
+    def __init__(self, desktops: list, render) -> None:
+        self.desktops = desktops
+        self.render = render
+
+    def __len__(self) -> int:
+        return len(self.desktops)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return [self.render(d) for d in self.desktops[item]]
+        return self.render(self.desktops[item])
+
+    def __iter__(self):
+        return (self.render(d) for d in self.desktops)
+
+
 class HorizonSim(ProviderSim):
     name = 'horizon'
 
@@ -668,7 +687,7 @@ class HorizonSim(ProviderSim):
         total = len(records)
         headers = {'X-TOTAL-COUNT': str(total)}
         if page is None and size is None:
-            return Response(200, records, headers=headers)
+            return Response(200, list(records), headers=headers)
         if page is None or size is None:
             raise BadRequest('Both page and size are required for pagination.', 'common.pagination.invalid')
         try:
@@ -690,9 +709,28 @@ class HorizonSim(ProviderSim):
     # ------------------------------------------------------------------ inventory handlers
     def h_list_machines(self, req: Request, version: int) -> Response:
         spec = self.parse_filter(req, MACHINE_FILTERS)
+        exact = self._model_filter(spec)
+        if exact is not None and req.q('sort_by') is None and req.q('order_by') is None:
+            # Same answer, rendered only for the requested page (a big fleet is not rendered for every page).
+            return self.paged(req, _LazyRecords([d for d in self.desktops.values() if exact(d)],
+                                                lambda d: self.render_machine(d, version)))
         records = [self.render_machine(d, version) for d in self.desktops.values()]
         records = [r for r in records if self.match(spec, r)]
         return self.paged(req, self.sort(req, records, MACHINE_SORT))
+
+    @staticmethod
+    def _model_filter(spec: dict | None):
+        """A predicate on the model equivalent to ``spec`` for no filter, or Equals/Or of Equals on
+        ``id``/``desktop_pool_id``; None for any other filter (those are matched on the rendered record)."""
+        if spec is None:
+            return lambda d: True
+        fields = {'id': lambda d: d.id, 'desktop_pool_id': lambda d: d.pool_id}
+        leaves = spec['filters'] if spec['type'] == 'Or' else [spec]
+        if not all(f.get('type') == 'Equals' and f.get('name') in fields and isinstance(f.get('value'), str)
+                   for f in leaves):
+            return None
+        wanted = [(fields[f['name']], f['value']) for f in leaves]
+        return lambda d: any(get(d) == value for get, value in wanted)
 
     def h_get_machine(self, req: Request) -> Response:
         d = self.desktops.get(req.params['id'])

@@ -59,7 +59,7 @@ def test_pool_message_skips_empty_desktops_and_sends_once():
     assert a.sent == [['s1', 's3']]
     assert [e['session_id'] for e in sent] == ['s1', 's3'] and all(e['sent'] and e['changed'] for e in sent)
     assert sorted(e['desktop_id'] for e in entries) == ['d0', 'd2'] and all(e['skipped'] for e in entries)
-    assert service.summarize_sessions(sent + entries, 'sent') == {'total': 4, 'sent': 2, 'skipped': 2, 'failed': 0}
+    assert service.summarize_sessions(sent + entries, 'sent') == {'total': 4, 'sent': 2, 'changed': 2, 'skipped': 2, 'failed': 0}
 
 
 def test_refused_sessions_fail_alone_and_check_mode_sends_nothing():
