@@ -243,7 +243,7 @@ def test_message_to_pools_check_mode_sent_and_skipped(sim, run_play):
     assert len(sent) == with_session and all(e['session_id'] == '%s:%s' % (e['desktop_id'], e['user']) for e in sent)
 
     assert nobody['changed'] is False
-    assert nobody['summary'] == {'total': len(quiet), 'sent': 0, 'skipped': len(quiet), 'failed': 0}
+    assert nobody['summary'] == {'total': len(quiet), 'sent': 0, 'changed': 0, 'skipped': len(quiet), 'failed': 0}
 
     stats = sim.stats()
     assert stats['by_op'][POOL_NOTIFY] == 1 and NOTIFY not in stats['by_op'] and stats['by_op']['show_job'] >= 1
@@ -324,7 +324,7 @@ def test_session_info_and_logoff_with_a_message(sim, run_play):
     assert state[members[6]['id']]['sessions']  # not selected: untouched
 
     # second run: nothing left to log off
-    assert again['changed'] is False and again['summary'] == {'total': 6, 'logged_off': 0, 'skipped': 6, 'failed': 0}
+    assert again['changed'] is False and again['summary'] == {'total': 6, 'logged_off': 0, 'changed': 0, 'skipped': 6, 'failed': 0}
     stats = sim.stats()
     assert stats['by_op'][LOGOFF_OP] == 1 and stats['writes'] == 1
 
