@@ -99,6 +99,16 @@ def retry_after_of(resp):
     return None
 
 
+def json_or_none(resp):
+    """The decoded JSON body of an (error) answer, or None when it is empty or not JSON."""
+    if not resp.content:
+        return None
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
 def json_of(resp, provider, endpoint):
     """Decode a JSON answer, or explain that the endpoint is not answering like the provider's API."""
     if not resp.content:

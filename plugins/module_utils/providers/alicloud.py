@@ -41,7 +41,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     session,
 )
 from ansible_collections.vdi.fleet.plugins.module_utils.signing.alicloud import AcsV3Signer, flatten_params
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, auth_error_from, chunks, header
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, auth_error_from, chunks, header, json_or_none
 
 DEFAULT_ENDPOINT = 'https://ecd.%s.aliyuncs.com'
 PAGE_SIZE = 100  # DescribeDesktops / DescribeDesktopGroups MaxResults maximum
@@ -239,10 +239,7 @@ class AlicloudAdapter(ProviderAdapter):
 
     # ------------------------------------------------------------------ errors
     def classify_error(self, resp):
-        try:
-            data = resp.json() if resp.content else {}
-        except ValueError:
-            data = {}
+        data = json_or_none(resp) or {}
         if not isinstance(data, dict):
             data = {}
         code = data.get('Code') or data.get('code') or ''

@@ -28,7 +28,7 @@ import time
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import HTML_PAGE, auth_error_from, chunks, header
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HTML_PAGE, auth_error_from, chunks, header, json_or_none
 
 #: YYMM release -> ``local_connection_server_version`` (no official table; same numbering as the simulator).
 HORIZON_RELEASES = (
@@ -193,12 +193,7 @@ class HorizonAdapter(base.ProviderAdapter):
         status = resp.status_code
         code = None
         message = None
-        data = None
-        if resp.content:
-            try:
-                data = resp.json()
-            except ValueError:
-                data = None
+        data = json_or_none(resp)
         if isinstance(data, dict):
             errors = data.get('errors')
             if isinstance(errors, list) and errors:

@@ -51,7 +51,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.signing.huawei import (
     IamTokenAuth,
     SdkHmacSigner,
 )
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, Poller, chunks, header, retry_after_of
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, Poller, chunks, header, json_or_none, retry_after_of
 
 DEFAULT_ENDPOINT = 'https://workspace.%s.myhuaweicloud.com'
 IAM_ENDPOINT_ENV = 'HUAWEICLOUD_SDK_IAM_ENDPOINT'
@@ -229,12 +229,7 @@ class HuaweiAdapter(ProviderAdapter):
 
     def classify_error(self, resp):
         status = resp.status_code
-        data = None
-        if resp.content:
-            try:
-                data = resp.json()
-            except ValueError:
-                data = None
+        data = json_or_none(resp)
         code, message = _error_fields(data)
         if code == str(status):
             code = None  # Keystone-style IAM bodies repeat the HTTP status as their code
