@@ -108,7 +108,6 @@ def test_clean_window_never_exceeds_the_wave_size(sim, tmp_path):
         busy = [waves[d['id']] for d in in_pool if d['sessions']]
         if idle and busy:
             assert max(idle) <= min(busy)
-    assert '"vdi_patch_window"' not in proc.stdout or True  # set_stats output is not printed by the default callback
     assert 'released %d, quarantined 0' % len(members) in proc.stdout
 
 
