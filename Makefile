@@ -58,7 +58,7 @@ lint: collection
 	$(BIN)/ansible-lint --profile production
 
 molecule: collection
-	cd extensions && for s in default quarantine check; do molecule test -s $$s || exit 1; done
+	cd extensions && for s in default quarantine check; do molecule reset -s $$s && molecule test -s $$s || exit 1; done
 
 docs-lint: venv
 	$(BIN)/antsibull-docs lint-collection-docs --plugin-docs .
