@@ -440,6 +440,11 @@ def session_entry(desktop, sess, changed, failed, msg, skipped=False, **extra):
     return entry
 
 
+def whole_pool_ids(selection):
+    """``pool_ids`` for ``adapter.list_sessions``: the pool when the selection is all of it, else None."""
+    return [selection.pool['id']] if selection.whole_pool and selection.pool else None
+
+
 def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
     """Resolve the targets of a session operation.
 
@@ -453,7 +458,8 @@ def target_sessions(adapter, desktops=None, pool=None, session_ids=None):
         raise ConfigError('Select sessions with desktops, pool or sessions (session ids).')
     selection = select(adapter, desktops=desktops, pool=pool, allow_all=bool(session_ids))
     by_id = dict((d['id'], d) for d in selection.desktops)
-    found = adapter.list_sessions(selection.desktops) if selection.desktops else []
+    found = adapter.list_sessions(selection.desktops, pool_ids=whole_pool_ids(selection),
+                                  fresh=True) if selection.desktops else []
     targets, entries = [], []
     if session_ids:
         wanted = set(session_ids)

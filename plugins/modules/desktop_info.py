@@ -162,7 +162,7 @@ summary:
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import POWER_STATES
-from ansible_collections.vdi.fleet.plugins.module_utils.service import select
+from ansible_collections.vdi.fleet.plugins.module_utils.service import select, whole_pool_ids
 
 
 def main():
@@ -182,7 +182,7 @@ def main():
         desktops = selection.desktops
         if p['gather_sessions'] and desktops:
             by_desktop = {}
-            for s in adapter.list_sessions(desktops):
+            for s in adapter.list_sessions(desktops, pool_ids=whole_pool_ids(selection), fresh=True):
                 by_desktop.setdefault(s['desktop_id'], []).append(s)
             for d in desktops:
                 d['session_list'] = [dict((k, v) for k, v in s.items() if k != 'raw' or p['include_raw'])

@@ -60,8 +60,11 @@ attributes:
     description: Runs on the controller (or wherever it is delegated) and talks to the provider API over HTTPS.
 notes:
   - Huawei Cloud Workspace has no session id; the id reported is built from the desktop id and the user.
-  - Alibaba Cloud reports sessions of the last 30 days through C(DescribeDesktopSessions); only sessions without an
-    end time are returned.
+  - Alibaba Cloud sessions of a whole pool come from C(DescribeDesktopGroupSessions), 100 sessions per page; other
+    selections from C(DescribeDesktopSessions), 100 desktops per call, which also keeps the sessions of the last 30
+    days. Only live sessions (C(Connected) or C(Disconnected), without an end time) are returned.
+  - Huawei Cloud Workspace sessions come from the C(connect_status) of the desktop listing the selection was made
+    from, so they cost no request of their own; O(wait_until_empty) re-reads the desktops.
 seealso:
   - module: vdi.fleet.session_message
   - module: vdi.fleet.session_logoff
@@ -128,7 +131,7 @@ summary:
 '''
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
-from ansible_collections.vdi.fleet.plugins.module_utils.service import select
+from ansible_collections.vdi.fleet.plugins.module_utils.service import select, whole_pool_ids
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
 
 
@@ -149,10 +152,11 @@ def main():
         if selection.missing:
             vm.fail('%d of the selected desktops were not found: %s'
                     % (len(selection.missing), '; '.join(m for _e, m in selection.missing[:5])))
-        found = adapter.list_sessions(selection.desktops) if selection.desktops else []
+        pool_ids = whole_pool_ids(selection)
+        found = adapter.list_sessions(selection.desktops, pool_ids=pool_ids, fresh=True) if selection.desktops else []
         if p['wait_until_empty'] and found and not vm.check_mode:
             def empty():
-                found[:] = adapter.list_sessions(selection.desktops)
+                found[:] = adapter.list_sessions(selection.desktops, pool_ids=pool_ids)
                 return not found
             Poller(p['wait_timeout'], initial=1.0, factor=1.6, cap=30.0).run(empty)
         if not p['include_raw']:

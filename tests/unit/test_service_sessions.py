@@ -20,6 +20,7 @@ class FakeSessions:
         self.refuse = set(refuse)
         self.sent = []
         self.logged = []
+        self.session_calls = []
 
     def list_pools(self):
         return [pool('p1', 'Pool', {})]
@@ -27,7 +28,8 @@ class FakeSessions:
     def list_desktops(self, pool_ids=None, desktop_ids=None):
         return [dict(d) for d in self.desktops if not desktop_ids or d['id'] in desktop_ids]
 
-    def list_sessions(self, desktops):
+    def list_sessions(self, desktops, pool_ids=None, fresh=False):
+        self.session_calls.append((sorted(d['id'] for d in desktops), pool_ids, fresh))
         ids = set(d['id'] for d in desktops)
         return [dict(s) for s in self.live.values() if s['desktop_id'] in ids]
 
@@ -60,11 +62,14 @@ def test_pool_message_skips_empty_desktops_and_sends_once():
     assert [e['session_id'] for e in sent] == ['s1', 's3'] and all(e['sent'] and e['changed'] for e in sent)
     assert sorted(e['desktop_id'] for e in entries) == ['d0', 'd2'] and all(e['skipped'] for e in entries)
     assert service.summarize_sessions(sent + entries, 'sent') == {'total': 4, 'sent': 2, 'changed': 2, 'skipped': 2, 'failed': 0}
+    # a whole pool: the adapter may list the pool's sessions, from the records it has just read
+    assert a.session_calls == [(['d0', 'd1', 'd2', 'd3'], ['p1'], True)]
 
 
 def test_refused_sessions_fail_alone_and_check_mode_sends_nothing():
     a = FakeSessions(refuse={'s3'})
     targets, _entries, _pool = service.target_sessions(a, desktops=['n1', 'd3'])
+    assert a.session_calls == [(['d1', 'd3'], None, True)]  # part of a pool: no pool-wide listing
     sent = dict((e['session_id'], e) for e in service.send_messages(a, targets, 'hi'))
     assert sent['s1']['sent'] and not sent['s3']['sent'] and sent['s3']['failed'] and 'Throttling' in sent['s3']['msg']
     a = FakeSessions()
@@ -86,6 +91,7 @@ def test_logoff_is_idempotent_and_waits():
     a = FakeSessions(refuse={'s1'})
     targets, entries, _pool = service.target_sessions(a, pool='Pool')
     out = dict((e['session_id'], e) for e in service.logoff_sessions(a, targets, wait=True, poller=Rounds()))
+    assert all(not fresh for _ids, _pools, fresh in a.session_calls[1:])  # polls re-read
     assert out['s3']['logged_off'] and out['s3']['changed'] and not out['s3']['failed']
     assert out['s1']['failed'] and 'session locked' in out['s1']['msg']
     a.refuse = set()

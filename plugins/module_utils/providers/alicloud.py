@@ -47,6 +47,8 @@ DEFAULT_ENDPOINT = 'https://ecd.%s.aliyuncs.com'
 PAGE_SIZE = 100  # DescribeDesktops / DescribeDesktopGroups MaxResults maximum
 IDS_PER_CALL = 100  # DesktopId.N (DescribeDesktops, DescribeDesktopSessions) and DesktopIds.N (SetDesktopMaintenance)
 SESSIONS_PAGE_SIZE = 100
+#: SessionStatus of DescribeDesktopSessions and DescribeDesktopGroupSessions; other values are not live sessions.
+SESSION_STATES = {'Connected': 'connected', 'Disconnected': 'disconnected'}
 
 # Which field shows maintenance mode is not documented (reference notes §3.3): a desktop counts as in
 # maintenance when an entry of ManagementFlags (or the ManagementFlag string/list) contains this
@@ -351,10 +353,30 @@ class AlicloudAdapter(ProviderAdapter):
             users=rec.get('EndUserIds') or [],
         )
 
-    def list_sessions(self, desktops):
+    def list_sessions(self, desktops, pool_ids=None, fresh=False):
+        """Sessions of the given desktops: DescribeDesktopGroupSessions for whole pools, DescribeDesktopSessions else.
+
+        A pool's sessions come 100 per page whatever the number of its desktops (``pool_ids``); other
+        desktops are asked for by id, 100 per call. Desktop records carry no session state, so ``fresh``
+        changes nothing. Only sessions whose status is Connected or Disconnected are returned
+        (DescribeDesktopSessions also keeps ended sessions of the last 30 days).
+        """
         by_id = dict((d['id'], d) for d in desktops)
         out = []
-        for batch in chunks(list(by_id), IDS_PER_CALL):
+        rest = list(by_id)
+        if pool_ids and by_id:
+            pools = set(_unique(pool_ids))
+            for batch in chunks(list(pools), IDS_PER_CALL):
+                for rec in self._paged('DescribeDesktopGroupSessions', {'DesktopGroupIds': batch}, 'Sessions'):
+                    d = by_id.get(rec.get('DesktopId'))
+                    state = SESSION_STATES.get(rec.get('SessionStatus'))
+                    if d is None or state is None:
+                        continue
+                    out.append(session('%s:%s' % (d['id'], rec.get('EndUserId')), d['id'], d.get('name'),
+                                       d.get('pool'), rec.get('EndUserId'), state,
+                                       rec.get('LastSessionStartTime'), rec))
+            rest = [i for i in rest if by_id[i].get('pool') not in pools]
+        for batch in chunks(rest, IDS_PER_CALL):
             number = 1
             fetched = 0
             while True:
@@ -366,7 +388,7 @@ class AlicloudAdapter(ProviderAdapter):
                     if rec.get('SessionEndTime'):
                         continue  # history: the API keeps ended sessions for 30 days
                     d = by_id.get(rec.get('DesktopId'), {})
-                    state = {'Connected': 'connected', 'Disconnected': 'disconnected'}.get(rec.get('SessionStatus'))
+                    state = SESSION_STATES.get(rec.get('SessionStatus'))
                     out.append(session('%s:%s' % (rec.get('DesktopId'), rec.get('EndUserId')), rec.get('DesktopId'),
                                        rec.get('DesktopName') or d.get('name'), d.get('pool'), rec.get('EndUserId'),
                                        state, rec.get('SessionStartTime'), rec))

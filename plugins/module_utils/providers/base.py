@@ -104,11 +104,14 @@ class ProviderAdapter:
         """
         raise NotImplementedError
 
-    def list_sessions(self, desktops):
+    def list_sessions(self, desktops, pool_ids=None, fresh=False):
         """User sessions on the given normalized desktops (list of :func:`session` records).
 
         ``desktops`` are records from :meth:`list_desktops`; adapters query in batches/pages,
-        never one request per desktop where the API can filter on several.
+        never one request per desktop where the API can filter on several. ``pool_ids``: pools
+        whose every desktop is in ``desktops``, so that an adapter may list sessions per pool
+        where that takes fewer requests. ``fresh``: the records were read just now, so that an
+        adapter whose desktop records carry the session state may use them without a re-read.
         """
         raise NotImplementedError
 

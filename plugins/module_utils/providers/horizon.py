@@ -605,8 +605,12 @@ class HorizonAdapter(base.ProviderAdapter):
         rec['user_id'] = user_id
         return rec
 
-    def list_sessions(self, desktops):
-        """Sessions of the given machines from ``/inventory/v1/sessions`` (pages of 1000)."""
+    def list_sessions(self, desktops, pool_ids=None, fresh=False):
+        """Sessions of the given machines from ``/inventory/v1/sessions`` (pages of 1000).
+
+        The filters come from the machines themselves (by pool where that takes fewer pages), so
+        ``pool_ids`` adds nothing; machine records carry no session, so ``fresh`` changes nothing.
+        """
         by_id = dict((d['id'], d) for d in desktops if d.get('id'))
         if not by_id:
             return []

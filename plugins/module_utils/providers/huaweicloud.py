@@ -379,17 +379,32 @@ class HuaweiAdapter(ProviderAdapter):
             users=users,
         )
 
-    def list_sessions(self, desktops):
+    def list_sessions(self, desktops, pool_ids=None, fresh=False):
         """One session per desktop whose connect_status is CONNECTED or DISCONNECTED.
 
-        Workspace has no session objects: the session id is ``<desktop id>:<user>``, the state comes from
-        ``connect_status`` re-read with ListDesktops (100 ids per call) and there is no start time.
+        Workspace has no session objects: the session id is ``<desktop id>:<user>`` and there is no
+        start time. The state is ``connect_status`` of the desktop record: taken from ``desktops``
+        when they are ``fresh``, else re-read with ListDesktops, by pool (1000 per page) for the
+        ``pool_ids`` and by id (100 per call) for the rest.
         """
         by_id = dict((d['id'], d) for d in desktops)
         if not by_id:
             return []
+        if fresh and all(isinstance(d.get('raw'), dict) for d in by_id.values()):
+            records = list(by_id.values())
+        else:
+            records = []
+            rest = set(by_id)
+            if pool_ids:
+                for rec in self.list_desktops(pool_ids=_unique(pool_ids)):
+                    if rec['id'] in rest:
+                        rest.discard(rec['id'])
+                        records.append(rec)
+                # a desktop that left its pool meanwhile is looked up by id below
+            if rest:
+                records += self.list_desktops(desktop_ids=[i for i in by_id if i in rest])
         out = []
-        for rec in self.list_desktops(desktop_ids=list(by_id)):
+        for rec in records:
             raw = rec['raw']
             state = SESSION_STATES.get(raw.get('connect_status') or raw.get('login_status'))
             if state is None:

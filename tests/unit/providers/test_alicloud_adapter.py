@@ -178,6 +178,32 @@ def test_list_sessions(ctl, adapter):
     assert ops(ctl) == {'DescribeDesktopSessions': 2}
 
 
+def test_list_sessions_of_whole_pools_page_by_sessions(ctl, adapter):
+    ctl.reset(fleet=450)
+    state = ctl.state()
+    desktops = adapter.list_desktops()
+    by_pool = {}
+    for d in desktops:
+        by_pool.setdefault(d['pool'], []).append(d)
+    big = max((p for p in by_pool if p), key=lambda p: len(by_pool[p]))
+    loose = [d for d in desktops if d['pool'] != big][:30]
+    wanted = by_pool[big] + loose
+    ids = set(d['id'] for d in wanted)
+    expected = sorted((d['id'], s['user'], s['state']) for d in state['desktops'] if d['id'] in ids
+                      for s in d['sessions'])
+    in_pool = sum(len(d['sessions']) for d in state['desktops'] if d['pool'] == big)
+    ctl.clear_stats()
+    got = adapter.list_sessions(wanted, pool_ids=[big], fresh=True)
+    assert sorted((s['desktop_id'], s['user'], s['state']) for s in got) == expected
+    assert all(s['desktop_name'] and s['pool'] for s in got)
+    # the pool's sessions 100 per page, whatever the number of its desktops; the other 30 desktops by id
+    assert len(by_pool[big]) > 100
+    assert ops(ctl) == {'DescribeDesktopGroupSessions': max(1, math.ceil(in_pool / 100)),
+                        'DescribeDesktopSessions': 1}
+    ctl.clear_stats()
+    assert adapter.list_sessions([], pool_ids=[big]) == [] and ops(ctl) == {}
+
+
 # --------------------------------------------------------------------------- maintenance
 
 

@@ -158,6 +158,25 @@ def test_list_sessions_from_connect_status(ctl, adapter):
         assert s['session_id'] == '%s:%s' % (s['desktop_id'], s['user'])
 
 
+def test_list_sessions_fresh_records_and_whole_pools(ctl, adapter):
+    found = adapter.list_desktops()
+    by_ids = adapter.list_sessions(found)
+    ctl.clear_stats()
+    assert adapter.list_sessions(found, fresh=True) == by_ids and ops(ctl) == {}  # the records carry connect_status
+    pool_id = found[0]['pool']
+    members = [d for d in found if d['pool'] == pool_id]
+    assert members
+    ctl.clear_stats()
+    polled = adapter.list_sessions(members, pool_ids=[pool_id])
+    assert ops(ctl) == {'list_desktops': 1}
+    assert sorted(s['session_id'] for s in polled) == sorted(s['session_id'] for s in by_ids if s['pool'] == pool_id)
+    # records without raw are re-read
+    bare = [dict((k, v) for k, v in d.items() if k != 'raw') for d in members]
+    ctl.clear_stats()
+    assert sorted(s['session_id'] for s in adapter.list_sessions(bare, fresh=True)) == sorted(s['session_id'] for s in polled)
+    assert ops(ctl) == {'list_desktops': 1}
+
+
 # --------------------------------------------------------------------------- maintenance
 
 
