@@ -568,7 +568,8 @@ class HuaweiAdapter(ProviderAdapter):
         pool_id = whole_pool.get('id') if isinstance(whole_pool, dict) else None
         covered = [did for did in singles if pool_id and pool_of.get(did) == pool_id]
         if covered:
-            outside = [did for did in singles if did not in set(covered)]
+            in_pool = set(covered)
+            outside = [did for did in singles if did not in in_pool]
             try:
                 jobs.append((self._send_pool_notification(pool_id, message), covered))
                 singles = outside
