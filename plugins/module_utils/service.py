@@ -13,6 +13,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import CallFailure
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
 
 
@@ -185,7 +186,7 @@ def ensure_maintenance(adapter, selection, enabled, check_mode=False, enforce=Fa
                                             {'maintenance': d['maintenance']}, {'maintenance': enabled})
     elif todo:
         ids = [d['id'] for d in todo]
-        failures, current = _set_maintenance_once_more(adapter, selection, ids, enabled, enforce)
+        failures, current = _set_maintenance_converging(adapter, selection, ids, enabled, enforce)
         sent = [i for i in ids if i not in failures]
         late = [i for i in sent if current.get(i, {}).get('maintenance') is not enabled]
         if late:
@@ -202,7 +203,7 @@ def ensure_maintenance(adapter, selection, enabled, check_mode=False, enforce=Fa
             before = {'maintenance': d['maintenance']}
             changed = after_flag is not None and after_flag != d['maintenance']
             if d['id'] in failures:
-                msg = 'provider refused to %s maintenance: %s' % (verb, failures[d['id']])
+                msg = '%s %s maintenance: %s' % (refusal(failures[d['id']]), verb, failures[d['id']])
                 results[d['id']] = result_entry(d, changed, True, msg, before, {'maintenance': after_flag})
             elif after is None:
                 results[d['id']] = result_entry(d, False, True, 'desktop no longer listed by the provider after the '
@@ -217,28 +218,49 @@ def ensure_maintenance(adapter, selection, enabled, check_mode=False, enforce=Fa
     return [results[d['id']] for d in selection.desktops] + missing_entries(selection)
 
 
-def _set_maintenance_once_more(adapter, selection, ids, enabled, enforce):
-    """Send the change; when a whole call fails (server error, lost answer, throttling beyond the retries),
-    read back and send it once more for the desktops that did not change, since setting a flag twice is
-    harmless once the current state is known. Returns ``(failures, current records by id)``."""
-    failures, error = {}, None
-    try:
-        failures = adapter.set_maintenance(ids, enabled, enforce=enforce)
-    except AuthError:
-        raise
-    except (ApiError, TransportError) as exc:
-        error = exc
-    current = reread(adapter, selection, ids)
-    if error is not None:
-        again = [i for i in ids if i in current and current[i]['maintenance'] is not enabled]
+#: Maintenance calls per desktop at most: a flag is safe to set again once it has been read back.
+MAINTENANCE_ATTEMPTS = 3
+
+
+def _is_call_failure(msg):
+    return isinstance(msg, CallFailure)
+
+
+def refusal(msg):
+    """How a failed desktop's message starts: the provider refused it, or the call's outcome is not known."""
+    return 'could not' if _is_call_failure(msg) else 'provider refused to'
+
+
+def _set_maintenance_converging(adapter, selection, ids, enabled, enforce, attempts=MAINTENANCE_ATTEMPTS):
+    """Send the change and read it back; send it again (up to ``attempts`` times in all) for the desktops
+    whose call failed as a whole (server error, lost answer, throttling beyond the retries) and that do
+    not show the new flag, since setting a flag again is harmless once the current state is known.
+    A desktop the provider refused by itself is not asked again. Returns ``(failures, current records by
+    id)``; a desktop read back with the new flag is never in ``failures``."""
+    failures, current = {}, {}
+    pending = list(ids)
+    for attempt in range(1, attempts + 1):
         try:
-            failures = adapter.set_maintenance(again, enabled, enforce=enforce) if again else {}
+            answer = adapter.set_maintenance(pending, enabled, enforce=enforce)
         except AuthError:
             raise
-        except (ApiError, TransportError) as exc:
-            failures = dict((i, 'the provider call failed twice (%s)' % exc.msg) for i in again)
-        if again:
-            current.update(reread(adapter, selection, again))
+        except (ApiError, TransportError) as exc:  # an adapter that does not isolate batches
+            answer = dict((i, CallFailure(exc.msg)) for i in pending)
+        current.update(reread(adapter, selection, pending))
+        retry = []
+        for i in pending:
+            done = i in current and current[i]['maintenance'] is enabled
+            msg = answer.get(i)
+            if done or msg is None:
+                failures.pop(i, None)
+            elif _is_call_failure(msg) and i in current and attempt < attempts:
+                retry.append(i)
+            else:
+                failures[i] = (CallFailure('the provider call failed %d times (%s)' % (attempt, msg))
+                               if _is_call_failure(msg) and attempt > 1 else msg)
+        if not retry:
+            break
+        pending = retry
     return failures, current
 
 
@@ -357,7 +379,8 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
         except (ApiError, TransportError) as exc:
             # A batch call failed as a whole: it may have been applied in part; it is not re-sent, and the
             # desktops' state is read back below.
-            refused, job_ids = dict((i, 'the provider call failed and was not re-sent (%s)' % exc.msg) for i in ids), []
+            refused = dict((i, CallFailure('the provider call failed and was not re-sent (%s)' % exc.msg)) for i in ids)
+            job_ids = []
         failures.update(refused)
         for job_id in job_ids:
             jobs.append({'id': job_id, 'action': action, 'scope': 'desktops', 'status': 'pending', 'message': None})
@@ -407,7 +430,7 @@ def ensure_power(adapter, selection, state, force=False, check_mode=False, wait=
             before = {'power_state': d['power_state']}
             after_state = {'power_state': rec['power_state']} if rec else None
             if i in failures:
-                results[i] = result_entry(d, False, True, 'provider refused to %s: %s' % (action, failures[i]),
+                results[i] = result_entry(d, False, True, '%s %s: %s' % (refusal(failures[i]), action, failures[i]),
                                           before, after_state)
             elif i in job_failures:
                 results[i] = result_entry(d, True, True, '%s failed: %s' % (action, job_failures[i]), before, after_state)

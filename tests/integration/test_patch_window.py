@@ -185,3 +185,24 @@ def test_check_mode_is_a_plan_with_zero_writes(sim, tmp_path):
     assert rep['summary']['check_mode'] in (True, 'True')
     assert all('would enter maintenance' in d['steps']['maintenance']['msg'] for d in rep['desktops'])
     assert not any(d['maintenance'] for d in sim.state()['desktops'])
+
+
+@pytest.mark.parametrize('provider_name', ['horizon'])
+def test_restart_whose_answer_was_lost_is_asked_once_more_and_the_wave_is_released(sim, tmp_path):
+    state = sim.state()
+    pool = state['pools'][0]
+    members = [d for d in state['desktops'] if d['pool'] == pool['id'] and d['power'] == 'on']
+    # the first restart call is applied but its answer is a 500: the module reports "could not restart"
+    sim.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['restart_machines'], 'count': 1, 'phase': 'after'}])
+    sim.clear_stats()
+    path = write_play(tmp_path, sim_conn(sim), [pool['name']],
+                      extra={'patch_window_max_failed_percentage': 100, 'patch_window_wave_size': '100%'})
+    proc = run(path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rep = report(tmp_path)
+    by_id = dict((d['id'], d) for d in rep['desktops'])
+    restarted = [by_id[d['id']] for d in members if d['id'] in by_id]
+    assert restarted and all(d['status'] == 'released' for d in restarted)
+    assert all(d['steps']['restart']['outcome'] == 'changed' for d in restarted)
+    assert not any(d['maintenance'] for d in sim.state()['desktops'])
+    assert sim.stats()['by_op']['restart_machines'] == 2  # the lost one and the one more ask, nothing else

@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.vdi.fleet.plugins.module_utils import connection, service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import desktop, pool
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import CallFailure, desktop, pool
 
 
 class FakeAdapter:
@@ -145,6 +145,61 @@ def params(**kw):
     base.update(validate_certs=True, timeout=30)
     base.update(kw)
     return base
+
+
+class FlakyAdapter(FakeAdapter):
+    """set_maintenance fails as a whole for the ids in ``drops`` (``applied``: the change still takes effect),
+    for the first ``times`` calls that contain them."""
+
+    def __init__(self, drops, times, applied=False, **kw):
+        super().__init__(**kw)
+        self.drops, self.times, self.applied = set(drops), times, applied
+
+    def set_maintenance(self, ids, enabled, enforce=False):
+        hit = [i for i in ids if i in self.drops]
+        if hit and self.times > 0:
+            self.times -= 1
+            self.calls.append(('set_maintenance', tuple(ids), enabled))
+            rest = [i for i in ids if i not in self.drops]
+            out = {}
+            if rest:
+                out = FakeAdapter.set_maintenance(self, rest, enabled)
+                self.calls.pop()
+            for i in hit:
+                if self.applied:
+                    self.flags[i] = enabled
+                out[i] = CallFailure('the provider call failed and was not re-sent (HTTP 503)')
+            return out
+        return FakeAdapter.set_maintenance(self, ids, enabled, enforce)
+
+
+def writes(a):
+    return [c[1] for c in a.calls if c[0] == 'set_maintenance']
+
+
+def test_maintenance_call_failure_is_read_back_and_sent_again():
+    a = FlakyAdapter(drops={'d2', 'd4'}, times=1)
+    out = dict((e['id'], e) for e in service.ensure_maintenance(a, service.select(a, pool='Finance'), True))
+    assert writes(a) == [('d0', 'd2', 'd4'), ('d2', 'd4')]  # only the desktops still without the flag, once more
+    assert all(e['changed'] and not e['failed'] and e['after'] == {'maintenance': True} for e in out.values())
+
+
+def test_maintenance_call_failure_that_was_applied_is_not_sent_again():
+    a = FlakyAdapter(drops={'d2'}, times=5, applied=True)
+    out = dict((e['id'], e) for e in service.ensure_maintenance(a, service.select(a, pool='Finance'), True))
+    assert writes(a) == [('d0', 'd2', 'd4')]
+    assert out['d2']['changed'] and not out['d2']['failed'] and out['d2']['msg'] == 'entered maintenance'
+
+
+def test_maintenance_call_failing_every_time_stops_after_the_attempts_and_says_so():
+    a = FlakyAdapter(drops={'d2'}, times=99, refuse={'d4'})
+    out = dict((e['id'], e) for e in service.ensure_maintenance(a, service.select(a, pool='Finance'), True))
+    assert len(writes(a)) == service.MAINTENANCE_ATTEMPTS
+    assert all(w == ('d2',) for w in writes(a)[1:])  # a refusal by the provider (d4) is not asked again
+    assert out['d2']['failed'] and not out['d2']['changed'] and out['d2']['after'] == {'maintenance': False}
+    assert out['d2']['msg'].startswith('could not enter maintenance: the provider call failed 3 times')
+    assert out['d4']['failed'] and out['d4']['msg'] == 'provider refused to enter maintenance: refused by test'
+    assert not out['d0']['failed'] and out['d0']['changed']
 
 
 def test_connection_checks():

@@ -12,7 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, TransportError
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, RetryPolicy, chunks
 
 # One power vocabulary for every provider.
@@ -182,6 +182,16 @@ class ProviderAdapter:
         raise NotImplementedError
 
 
+class CallFailure(str):
+    """The failure message of an id whose whole call failed (server error, lost answer, throttling beyond the
+    retries, connection error): the provider may or may not have applied it. The caller decides whether the
+    operation is safe to send again after reading the state back (a maintenance flag is; a restart is not)."""
+
+
+#: After this many whole-call failures in a row, the remaining batches are not sent.
+CONSECUTIVE_CALL_FAILURES = 3
+
+
 def isolate_failures(ids, call, batch_size, reject_statuses=(400, 404, 409, 422)):
     """Run ``call(batch)`` over ``ids`` in batches and return ``{id: message}`` of the ids that failed.
 
@@ -190,24 +200,42 @@ def isolate_failures(ids, call, batch_size, reject_statuses=(400, 404, 409, 422)
     applied): the refused batch is split in halves until the ids at fault are isolated.
     The good ids still go through, at a cost of about ``2 * log2(batch_size)`` extra calls
     per bad id. ``call`` may itself return a ``{id: message}`` dict of per-id failures.
+
+    A call that fails as a whole otherwise (5xx, lost answer, throttled beyond the retries,
+    connection error) is never re-sent here: its ids get a :class:`CallFailure` message and the
+    other batches still go, until :data:`CONSECUTIVE_CALL_FAILURES` calls in a row have failed;
+    then the rest is not sent (also a :class:`CallFailure`). An authentication error is raised.
     """
     failures = {}
     pending = chunks(ids, batch_size)
+    in_a_row = 0
     while pending:
         batch = pending.pop(0)
         try:
             result = call(batch)
         except AuthError:
             raise
-        except ApiError as err:
-            if err.throttle or err.maybe_applied or err.status not in reject_statuses:
-                raise
+        except (ApiError, TransportError) as err:
+            rejected = isinstance(err, ApiError) and not err.throttle and not err.maybe_applied \
+                and err.status in reject_statuses
+            if not rejected:
+                failures.update((i, CallFailure('the provider call failed and was not re-sent (%s)' % err.msg))
+                                for i in batch)
+                in_a_row += 1
+                if in_a_row >= CONSECUTIVE_CALL_FAILURES:
+                    rest = [i for b in pending for i in b]
+                    failures.update((i, CallFailure('not sent: the last %d provider calls failed (%s)'
+                                                    % (in_a_row, err.msg))) for i in rest)
+                    return failures
+                continue
+            in_a_row = 0
             if len(batch) == 1:
                 failures[batch[0]] = err.msg
                 continue
             half = len(batch) // 2
             pending[0:0] = [batch[:half], batch[half:]]
             continue
+        in_a_row = 0
         if result:
             failures.update(result)
     return failures

@@ -495,6 +495,8 @@ class HorizonAdapter(base.ProviderAdapter):
                 if getattr(err, 'maybe_applied', False):
                     reason += (' The request may have reached Horizon; it was not re-sent, so its outcome is '
                                'unknown: check it before running again.')
+                if isinstance(err, TransportError) or err.throttle or err.maybe_applied or (err.status or 0) >= 500:
+                    reason = base.CallFailure(reason)
                 failures.update((i, reason) for i in batch)
                 continue
             sent = True

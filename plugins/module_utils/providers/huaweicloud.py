@@ -40,6 +40,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     SUSPENDED,
     TRANSITIONING,
     UNKNOWN,
+    CallFailure,
     ProviderAdapter,
     desktop,
     isolate_failures,
@@ -502,9 +503,12 @@ class HuaweiAdapter(ProviderAdapter):
                     half = len(batch) // 2
                     pending[0:0] = [batch[:half], batch[half:]]
                     continue
-                failures.update((i, err.msg) for i in batch)
+                reason = err.msg
+                if err.throttle or err.maybe_applied or (err.status or 0) >= 500:
+                    reason = CallFailure(reason)
+                failures.update((i, reason) for i in batch)
             except TransportError as err:
-                failures.update((i, err.msg) for i in batch)
+                failures.update((i, CallFailure(err.msg)) for i in batch)
         return failures
 
     def _poller(self, timeout):

@@ -14,6 +14,7 @@ import alicloud as A  # the simulator module (tests/simulator is on sys.path)
 from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import CallFailure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import (
     AlicloudAdapter,
     in_maintenance,
@@ -254,6 +255,28 @@ def _bisect_cost(n, bad):
     return len(calls)
 
 
+def test_whole_call_failures_fail_their_batch_only_and_stop_after_three_in_a_row():
+    calls = []
+
+    def flaky(failing):
+        def call(batch):
+            calls.append(batch)
+            if len(calls) in failing:
+                raise ApiError('HTTP 503 ServiceUnavailable', status=503, maybe_applied=True)
+            return {}
+        return call
+
+    out = base.isolate_failures(list(range(500)), flaky({2, 4}), 100)
+    assert len(calls) == 5  # the other batches still went
+    assert sorted(out) == list(range(100, 200)) + list(range(300, 400))
+    assert all(isinstance(m, CallFailure) and 'not re-sent' in m and '503' in m for m in out.values())
+    del calls[:]
+    out = base.isolate_failures(list(range(1000)), flaky({1, 2, 3}), 100)
+    assert len(calls) == base.CONSECUTIVE_CALL_FAILURES  # the API is down: the rest is not sent
+    assert sorted(out) == list(range(1000)) and all(isinstance(m, CallFailure) for m in out.values())
+    assert out[999].startswith('not sent: the last 3 provider calls failed')
+
+
 def test_per_id_refusal_is_isolated(ctl, adapter):
     ctl.reset(fleet=120)
     ids = list(sim_desktops(ctl))
@@ -320,10 +343,10 @@ def test_5xx_retried_on_describe_not_on_set_maintenance(ctl, adapter):
     ctl.clear_stats()
     ids = list(sim_desktops(ctl))[:4]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['SetDesktopMaintenance'], 'count': 1, 'phase': 'before'}])
-    with pytest.raises(ApiError) as exc:
-        adapter.set_maintenance(ids, True)
-    assert exc.value.maybe_applied and exc.value.status in (500, 503)
-    assert exc.value.code in ('InternalError', 'ServiceUnavailable')
+    failures = adapter.set_maintenance(ids, True)
+    # the batch is reported as a call failure (the service reads back and decides), never re-sent here
+    assert set(failures) == set(ids) and all(isinstance(m, CallFailure) for m in failures.values())
+    assert all('not re-sent' in m and ('InternalError' in m or 'ServiceUnavailable' in m) for m in failures.values())
     assert ops(ctl) == {'SetDesktopMaintenance': 1}
     assert not any(sim_desktops(ctl)[i]['maintenance'] for i in ids)
 
