@@ -559,7 +559,8 @@ def logoff_sessions(adapter, targets, force=False, message=None, check_mode=Fals
     for d, s in targets:
         err = outcome.get(s['session_id'], 'no outcome reported for this session')
         if err is not None:
-            entries.append(session_entry(d, s, False, True, 'logoff refused: %s' % err, logged_off=False))
+            what = 'could not log off' if _is_call_failure(err) else 'logoff refused'
+            entries.append(session_entry(d, s, False, True, '%s: %s' % (what, err), logged_off=False))
         elif wait and s['session_id'] in remaining:
             entries.append(session_entry(d, s, True, True, 'logoff requested but the session is still there after %ss'
                                          % wait_timeout, logged_off=False))

@@ -206,3 +206,28 @@ def test_restart_whose_answer_was_lost_is_asked_once_more_and_the_wave_is_releas
     assert all(d['steps']['restart']['outcome'] == 'changed' for d in restarted)
     assert not any(d['maintenance'] for d in sim.state()['desktops'])
     assert sim.stats()['by_op']['restart_machines'] == 2  # the lost one and the one more ask, nothing else
+
+
+@pytest.mark.parametrize('provider_name', ['huaweicloud'])
+@pytest.mark.parametrize('phase, calls', [('before', 2), ('after', 1)])
+def test_logoff_whose_answer_was_lost_is_asked_once_more_and_the_busy_desktops_are_patched(sim, tmp_path, phase,
+                                                                                           calls):
+    state = sim.state()
+    pool = state['pools'][0]
+    busy = [d for d in state['desktops'] if d['pool'] == pool['id'] and d['sessions']]
+    assert busy
+    # the first logoff call answers 500, before or after it was applied: the module reports "could not log off";
+    # the one more ask re-lists the sessions, so it sends a call only when the first one was not applied
+    sim.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['batch_logoff_desktops'], 'count': 1, 'phase': phase}])
+    sim.clear_stats()
+    path = write_play(tmp_path, sim_conn(sim), [pool['name']],
+                      extra={'patch_window_max_failed_percentage': 100, 'patch_window_wave_size': '100%'})
+    proc = run(path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rep = report(tmp_path)
+    by_id = dict((d['id'], d) for d in rep['desktops'])
+    assert all(by_id[d['id']]['status'] == 'released' for d in busy)
+    assert all(by_id[d['id']]['steps']['logoff']['outcome'] != 'failed' for d in busy)
+    assert all(by_id[d['id']]['steps']['restart']['outcome'] == 'changed' for d in busy if d['power'] == 'on')
+    assert sim.stats()['by_op']['batch_logoff_desktops'] == calls
+    assert not any(d['maintenance'] or d['sessions'] for d in sim.state()['desktops'] if d['pool'] == pool['id'])
