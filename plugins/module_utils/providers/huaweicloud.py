@@ -40,7 +40,6 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     SUSPENDED,
     TRANSITIONING,
     UNKNOWN,
-    CallFailure,
     ProviderAdapter,
     desktop,
     isolate_failures,
@@ -485,32 +484,6 @@ class HuaweiAdapter(ProviderAdapter):
         return {'id': job_id, 'status': status, 'message': message, 'failures': failures, 'raw': data}
 
     # ------------------------------------------------------------------ messages and logoff
-    def _batches_isolated(self, ids, send):
-        """Run ``send(batch)`` over batches of 100; a whole-call refusal (nothing applied) is split to
-        isolate the ids at fault. Returns ``{id: error}`` for the ids whose call failed; a call that may have
-        reached the server is never re-sent."""
-        failures = {}
-        pending = chunks(ids, NOTIFY_BATCH)
-        while pending:
-            batch = pending.pop(0)
-            try:
-                send(batch)
-            except AuthError:
-                raise
-            except ApiError as err:
-                if not err.throttle and not err.maybe_applied and err.status in self.item_reject_statuses \
-                        and len(batch) > 1:
-                    half = len(batch) // 2
-                    pending[0:0] = [batch[:half], batch[half:]]
-                    continue
-                reason = err.msg
-                if err.throttle or err.maybe_applied or (err.status or 0) >= 500:
-                    reason = CallFailure(reason)
-                failures.update((i, reason) for i in batch)
-            except TransportError as err:
-                failures.update((i, CallFailure(err.msg)) for i in batch)
-        return failures
-
     def _poller(self, timeout):
         if self.poller_factory is not None:
             return self.poller_factory(timeout)
@@ -595,7 +568,7 @@ class HuaweiAdapter(ProviderAdapter):
             jobs.append((data.get('job_id'), batch))
 
         if singles:
-            failures.update(self._batches_isolated(singles, send))
+            failures.update(isolate_failures(singles, send, NOTIFY_BATCH, self.item_reject_statuses))
         infos, unreadable = self._follow_jobs(jobs)
         for job_id, batch in jobs:
             if not job_id:
@@ -643,7 +616,7 @@ class HuaweiAdapter(ProviderAdapter):
                 body['message'] = message
             self._call('POST', '/desktops/logoff', body=body, write=True)
 
-        failures = self._batches_isolated(list(by_desktop), send)
+        failures = isolate_failures(list(by_desktop), send, NOTIFY_BATCH, self.item_reject_statuses)
         outcome = {}
         for did, sids in by_desktop.items():
             for sid in sids:
