@@ -187,20 +187,25 @@ def test_check_mode_is_a_plan_with_zero_writes(sim, tmp_path):
     assert not any(d['maintenance'] for d in sim.state()['desktops'])
 
 
+def run_one_wave_with_a_lost_answer(sim, tmp_path, pool, op, phase):
+    """The whole pool in one wave, the first ``op`` call answering 500 (before or after it was applied); the
+    report by desktop id."""
+    sim.faults([{'kind': '5xx', 'rate': 1.0, 'ops': [op], 'count': 1, 'phase': phase}])
+    sim.clear_stats()
+    path = write_play(tmp_path, sim_conn(sim), [pool['name']],
+                      extra={'patch_window_max_failed_percentage': 100, 'patch_window_wave_size': '100%'})
+    proc = run(path)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    return dict((d['id'], d) for d in report(tmp_path)['desktops'])
+
+
 @pytest.mark.parametrize('provider_name', ['horizon'])
 def test_restart_whose_answer_was_lost_is_asked_once_more_and_the_wave_is_released(sim, tmp_path):
     state = sim.state()
     pool = state['pools'][0]
     members = [d for d in state['desktops'] if d['pool'] == pool['id'] and d['power'] == 'on']
     # the first restart call is applied but its answer is a 500: the module reports "could not restart"
-    sim.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['restart_machines'], 'count': 1, 'phase': 'after'}])
-    sim.clear_stats()
-    path = write_play(tmp_path, sim_conn(sim), [pool['name']],
-                      extra={'patch_window_max_failed_percentage': 100, 'patch_window_wave_size': '100%'})
-    proc = run(path)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    rep = report(tmp_path)
-    by_id = dict((d['id'], d) for d in rep['desktops'])
+    by_id = run_one_wave_with_a_lost_answer(sim, tmp_path, pool, 'restart_machines', 'after')
     restarted = [by_id[d['id']] for d in members if d['id'] in by_id]
     assert restarted and all(d['status'] == 'released' for d in restarted)
     assert all(d['steps']['restart']['outcome'] == 'changed' for d in restarted)
@@ -218,14 +223,7 @@ def test_logoff_whose_answer_was_lost_is_asked_once_more_and_the_busy_desktops_a
     assert busy
     # the first logoff call answers 500, before or after it was applied: the module reports "could not log off";
     # the one more ask re-lists the sessions, so it sends a call only when the first one was not applied
-    sim.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['batch_logoff_desktops'], 'count': 1, 'phase': phase}])
-    sim.clear_stats()
-    path = write_play(tmp_path, sim_conn(sim), [pool['name']],
-                      extra={'patch_window_max_failed_percentage': 100, 'patch_window_wave_size': '100%'})
-    proc = run(path)
-    assert proc.returncode == 0, proc.stdout[-3000:]
-    rep = report(tmp_path)
-    by_id = dict((d['id'], d) for d in rep['desktops'])
+    by_id = run_one_wave_with_a_lost_answer(sim, tmp_path, pool, 'batch_logoff_desktops', phase)
     assert all(by_id[d['id']]['status'] == 'released' for d in busy)
     assert all(by_id[d['id']]['steps']['logoff']['outcome'] != 'failed' for d in busy)
     assert all(by_id[d['id']]['steps']['restart']['outcome'] == 'changed' for d in busy if d['power'] == 'on')
