@@ -26,30 +26,9 @@ CONNECTION_OPTIONS = ('provider', 'endpoint', 'region', 'project_id', 'username'
                       'access_key', 'secret_key', 'security_token', 'validate_certs', 'ca_path', 'timeout')
 SECRET_OPTIONS = ('password', 'secret_key', 'security_token')
 
-# The vendors' own environment variables, read for the provider in use only (after VDI_FLEET_<OPTION>).
-VENDOR_ENV = {
-    'huaweicloud': {
-        'access_key': ('HUAWEICLOUD_SDK_AK',),
-        'secret_key': ('HUAWEICLOUD_SDK_SK',),
-        'project_id': ('HUAWEICLOUD_SDK_PROJECT_ID',),
-        'security_token': ('HUAWEICLOUD_SDK_SECURITY_TOKEN',),
-    },
-    'alicloud': {
-        'access_key': ('ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALICLOUD_ACCESS_KEY', 'ALICLOUD_ACCESS_KEY_ID'),
-        'secret_key': ('ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALICLOUD_SECRET_KEY', 'ALICLOUD_SECRET_ACCESS_KEY'),
-        'security_token': ('ALIBABA_CLOUD_SECURITY_TOKEN', 'ALICLOUD_SECURITY_TOKEN'),
-        'region': ('ALIBABA_CLOUD_REGION_ID', 'ALICLOUD_REGION', 'ALICLOUD_REGION_ID'),
-    },
-}
-
-# Which options each provider uses; anything else set for it is a mistake worth stopping on.
-PROVIDER_OPTIONS = {
-    'horizon': ('endpoint', 'username', 'password', 'domain'),
-    'huaweicloud': ('endpoint', 'region', 'project_id', 'access_key', 'secret_key', 'security_token',
-                    'username', 'password', 'domain'),
-    'alicloud': ('endpoint', 'region', 'access_key', 'secret_key', 'security_token'),
-}
 COMMON_OPTIONS = ('provider', 'validate_certs', 'ca_path', 'timeout')
+#: which options each provider uses (declared by its adapter)
+PROVIDER_OPTIONS = dict((name, adapter.connection_options) for name, adapter in ADAPTERS.items())
 
 
 def _env(name):
@@ -76,10 +55,11 @@ def connection_argument_spec():
 
 
 def resolve_connection(params, environ=None):
-    """Validate the connection options for the chosen provider and fill vendor environment fallbacks.
+    """The connection options for the chosen provider, with its vendors' environment variables filled in.
 
     Returns a new dict with only the connection options. Raises ConfigError, before any request,
-    with one message naming what is missing or what does not fit the provider.
+    naming what does not fit: no provider, options the provider does not use, a bad ca_path or
+    timeout. Which options a provider needs is checked once, by its adapter (:func:`build_adapter`).
     """
     environ = os.environ if environ is None else environ
     # An empty string (for example an optional field of an AWX credential injector) means "not set".
@@ -87,43 +67,16 @@ def resolve_connection(params, environ=None):
     provider = conn.get('provider')
     if not provider:
         raise ConfigError('provider is required: one of %s (or set VDI_FLEET_PROVIDER).' % ', '.join(sorted(ADAPTERS)))
-    for option, names in VENDOR_ENV.get(provider, {}).items():
+    adapter = ADAPTERS[provider]
+    for option, names in adapter.vendor_env.items():
         if conn.get(option) in (None, ''):
-            for name in names:
-                if environ.get(name):
-                    conn[option] = environ[name]
-                    break
-    allowed = set(PROVIDER_OPTIONS[provider]) | set(COMMON_OPTIONS)
-    stray = sorted(k for k in CONNECTION_OPTIONS if k not in allowed and conn.get(k) not in (None, ''))
+            conn[option] = next((environ[name] for name in names if environ.get(name)), conn.get(option))
+    stray = sorted(k for k in CONNECTION_OPTIONS if k not in adapter.connection_options + COMMON_OPTIONS
+                   and conn.get(k) not in (None, ''))
     if stray:
         raise ConfigError('%s %s not used by provider %s (it takes %s). Remove %s, or check provider.'
                           % (', '.join(stray), 'is' if len(stray) == 1 else 'are', provider,
-                             ', '.join(PROVIDER_OPTIONS[provider]), 'it' if len(stray) == 1 else 'them'))
-    missing = []
-    if provider == 'horizon':
-        missing = [k for k in ('endpoint', 'username', 'password', 'domain') if not conn.get(k)]
-        if conn.get('username') and '@' in conn['username']:
-            raise ConfigError('Horizon does not accept UPN logins (%s). Give the sAMAccountName as username and the '
-                              'NetBIOS domain as domain.' % conn['username'])
-    elif provider == 'huaweicloud':
-        if not conn.get('endpoint') and not conn.get('region'):
-            missing.append('region (or endpoint)')
-        has_aksk = conn.get('access_key') or conn.get('secret_key')
-        has_password = conn.get('username') or conn.get('password')
-        if has_aksk and has_password:
-            raise ConfigError('Give either access_key/secret_key or username/password/domain for huaweicloud, not both.')
-        if has_password:
-            missing += [k for k in ('username', 'password', 'domain') if not conn.get(k)]
-            if not conn.get('region'):
-                missing.append('region')
-        else:
-            missing += [k for k in ('access_key', 'secret_key') if not conn.get(k)]
-    elif provider == 'alicloud':
-        missing = [k for k in ('region', 'access_key', 'secret_key') if not conn.get(k)]
-    if missing:
-        raise ConfigError('Missing connection option(s) for provider %s: %s. Set them on the task, through '
-                          'module_defaults (group/vdi.fleet.provider) or the VDI_FLEET_<OPTION> environment variables.'
-                          % (provider, ', '.join(missing)))
+                             ', '.join(adapter.connection_options), 'it' if len(stray) == 1 else 'them'))
     if conn.get('ca_path') and not os.path.isfile(conn['ca_path']):
         raise ConfigError('ca_path %s does not exist or is not a file.' % conn['ca_path'])
     if conn.get('timeout') is not None and conn['timeout'] <= 0:
@@ -134,3 +87,17 @@ def resolve_connection(params, environ=None):
 def build_adapter(conn, policy=None):
     """The adapter for ``conn['provider']`` (options already resolved)."""
     return ADAPTERS[conn['provider']](conn, policy=policy)
+
+
+def check_message_options(adapter, options):
+    """The message options (``alicloud_delivery``...) fit the adapter's provider: ConfigError otherwise."""
+    owners = {}
+    for name, cls in ADAPTERS.items():
+        for option in cls.message_options:
+            owners.setdefault(option, []).append(name)
+    adapter.check_provider_options(options, owners)
+
+
+def open_adapter(params, policy=None, environ=None):
+    """:func:`resolve_connection` and :func:`build_adapter`: the checked connection's adapter (no request sent)."""
+    return build_adapter(resolve_connection(params, environ), policy)

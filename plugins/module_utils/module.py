@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The one base class of the collection's modules.
 
-It merges the shared connection options into the module's argument spec, checks them
-before any request, opens the provider adapter, turns every collection error into one
-``fail_json`` message (never a traceback), and exits with the per-desktop results, the
-summary and the diff.
+It merges the shared connection options (and, where the module takes them, the selection and
+result options) into the module's argument spec, checks them before any request, opens the
+provider adapter, turns every collection error into one ``fail_json`` message (never a
+traceback), and exits with the per-item results, the summary and the diff.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -23,12 +23,40 @@ from ansible_collections.vdi.fleet.plugins.module_utils.errors import VdiFleetEr
 from ansible_collections.vdi.fleet.plugins.module_utils.service import summarize
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import HAS_REQUESTS, REQUESTS_IMPORT_ERROR
 
+#: the options of the vdi.fleet.selection doc fragment
+SELECTION_SPEC = dict(
+    desktops=dict(type='list', elements='str'),
+    pool=dict(type='str'),
+)
+#: the options of the vdi.fleet.selection.RESULTS doc fragment
+RESULTS_SPEC = dict(
+    fail_on_error=dict(type='bool', default=True),
+    result=dict(type='str', default='full', choices=['full', 'changed', 'summary']),
+)
+
+
+def compact(entries, form):
+    """The per-item entries a task returns for ``result`` = ``form`` (``full``, ``changed``, ``summary``)."""
+    if form == 'changed':
+        return [e for e in entries if e['changed'] or e['failed']]
+    if form == 'summary':
+        return [e for e in entries if e['failed']]
+    return entries
+
 
 class VdiFleetModule:
-    """Wraps AnsibleModule by composition (``self.module``)."""
+    """Wraps AnsibleModule by composition (``self.module``).
 
-    def __init__(self, argument_spec, **kwargs):
+    ``selection``: the module takes ``desktops``/``pool``; ``results``: it takes ``fail_on_error``
+    and ``result`` (modules that change desktops or sessions).
+    """
+
+    def __init__(self, argument_spec, selection=True, results=True, **kwargs):
         spec = connection_argument_spec()
+        if selection:
+            spec.update(SELECTION_SPEC)
+        if results:
+            spec.update(RESULTS_SPEC)
         spec.update(argument_spec)
         kwargs.setdefault('supports_check_mode', True)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
@@ -80,15 +108,23 @@ class VdiFleetModule:
         self.close()
         return result
 
-    def exit_desktops(self, entries, fail_on_error=True, diff=None, what='desktops', summary=None, **extra):
-        """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed."""
+    def exit(self, **result):
+        """Exit with a result that is not a list of per-item changes (info modules)."""
+        self.close()
+        self.module.exit_json(**result)
+
+    def exit_desktops(self, entries, diff=None, what='desktops', summary=None, **extra):
+        """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed.
+
+        The entries returned follow the ``result`` option; ``summary`` always counts all of them.
+        """
         summary = summary or summarize(entries)
         result = dict(changed=any(e['changed'] for e in entries), summary=summary, **extra)
-        result[what] = entries
+        result[what] = compact(entries, self.params.get('result') or 'full')
         if diff is not None and self.module._diff:
             result['diff'] = diff
         failed = [e for e in entries if e['failed']]
-        if failed and fail_on_error:
+        if failed and self.params.get('fail_on_error', True):
             names = ', '.join('%s (%s)' % (_label(e), e['msg']) for e in failed[:5])
             more = ' and %d more' % (len(failed) - 5) if len(failed) > 5 else ''
             self.module.fail_json(msg='%d of %d %s failed: %s%s' % (len(failed), len(entries), what, names, more),

@@ -21,7 +21,7 @@ import traceback
 
 from ansible.module_utils.six.moves.urllib.parse import quote, urlsplit
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import CALL_ERRORS, ApiError, AuthError, TransportError
 
 try:
     import requests
@@ -79,11 +79,47 @@ def chunks(items, size):
     return [items[i:i + size] for i in range(0, len(items), size)]
 
 
-def header(resp, name):
-    for key, value in resp.headers.items():
-        if key.lower() == name.lower():
+def unique(items):
+    """The items in their first-seen order, each once."""
+    seen = set()
+    out = []
+    for item in items or []:
+        if item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
+
+
+def text(value):
+    """A header or signing value as text: bytes decoded as UTF-8, booleans as ``true``/``false``."""
+    if isinstance(value, bool):
+        return 'true' if value else 'false'
+    if isinstance(value, bytes):
+        return value.decode('utf-8')
+    return u'%s' % (value,)
+
+
+def header_value(headers, name):
+    """The value of header ``name`` in a dict of headers, whatever the spelling of its name, or None."""
+    wanted = name.lower()
+    for key, value in headers.items():
+        if key.lower() == wanted:
             return value
     return None
+
+
+def set_header(headers, name, value):
+    """Set header ``name``, replacing any other spelling of it already there."""
+    wanted = name.lower()
+    for key in list(headers):
+        if key.lower() == wanted:
+            del headers[key]
+    headers[name] = value
+
+
+def header(resp, name):
+    """The value of header ``name`` of a response, or None."""
+    return header_value(resp.headers, name)
 
 
 def retry_after_of(resp):
@@ -237,13 +273,9 @@ class HttpClient:
         url = self.endpoint + path + ('?' + qs if qs else '')
         if raw_body is not None:
             data = raw_body
-        elif body is not None:
-            data = json.dumps(body).encode('utf-8')
         else:
-            data = None
-        attempt = 0
-        connect_attempts = 0
-        refreshed = False
+            data = json.dumps(body).encode('utf-8') if body is not None else None
+        tries = {'attempt': 0, 'connect': 0, 'refreshed': False}
         while True:
             hdrs = {'Accept': 'application/json', 'User-Agent': USER_AGENT}
             if data is not None:
@@ -251,54 +283,70 @@ class HttpClient:
             hdrs.update(headers or {})
             if sign is not None:
                 sign(method, path, pairs, hdrs, data or b'')
-            try:
-                self.counters['requests'] += 1
-                # verify passed per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting
-                resp = self.session.request(method, url, data=data, headers=hdrs, timeout=self.timeout,
-                                            allow_redirects=False, verify=self.session.verify)
-            except Exception as exc:  # pylint: disable=broad-except
-                if rexc is None or not isinstance(exc, rexc.RequestException):
-                    raise
-                if isinstance(exc, rexc.SSLError):
-                    raise self._transport_error(exc, method, path, False)
-                if _never_sent(exc) and connect_attempts < self.policy.connect_retries:
-                    connect_attempts += 1
-                    self._wait(self.policy.delay(connect_attempts - 1))
-                    continue
-                if not _never_sent(exc) and idempotent and attempt < self.policy.retries:
-                    self._wait(self.policy.delay(attempt))
-                    attempt += 1
-                    continue
-                raise self._transport_error(exc, method, path, maybe_applied=not _never_sent(exc))
+            resp = self._send(method, url, path, data, hdrs, idempotent, tries)
+            if resp is None:
+                continue
             if 200 <= resp.status_code < 300:
                 return resp
-            if resp.status_code == 401 and on_unauthorized is not None and not refreshed:
-                refreshed = True
+            if resp.status_code == 401 and on_unauthorized is not None and not tries['refreshed']:
+                tries['refreshed'] = True
                 if on_unauthorized():
                     continue
-            ctype = (header(resp, 'Content-Type') or '').lower()
-            if 'text/html' in ctype and resp.status_code != 429 and resp.status_code < 500:
-                # Not the API's own error shape: say so instead of echoing markup as a vendor message.
-                raise ApiError('%s answered %s %s with an HTML page (HTTP %s), not the %s API\'s JSON. Check endpoint: '
-                               'a portal, proxy or another product answers there.'
-                               % (self.endpoint, method, path, resp.status_code, self.provider),
-                               status=resp.status_code, code=HTML_PAGE)
-            err = self.classify_error(resp)
-            if err.retry_after is None:
-                err.retry_after = retry_after_of(resp)
-            if err.throttle:
-                self.counters['throttled'] += 1
-                if retry_throttled and attempt < self.policy.retries:
-                    self._wait(self.policy.delay(attempt, err.retry_after))
-                    attempt += 1
-                    continue
-            elif resp.status_code >= 500:
-                if idempotent and attempt < self.policy.retries:
-                    self._wait(self.policy.delay(attempt))
-                    attempt += 1
-                    continue
-                err.maybe_applied = not idempotent
-            raise err
+            err = self._error_of(resp, method, path, idempotent)
+            if not self._retry_after_error(err, resp.status_code, idempotent, retry_throttled, tries):
+                raise err
+
+    def _send(self, method, url, path, data, hdrs, idempotent, tries):
+        """One attempt: the response, or None when the attempt is to be repeated (after a wait)."""
+        try:
+            self.counters['requests'] += 1
+            # verify passed per request: requests lets REQUESTS_CA_BUNDLE override a session's own setting
+            return self.session.request(method, url, data=data, headers=hdrs, timeout=self.timeout,
+                                        allow_redirects=False, verify=self.session.verify)
+        except Exception as exc:  # pylint: disable=broad-except
+            if rexc is None or not isinstance(exc, rexc.RequestException):
+                raise
+            never_sent = _never_sent(exc)
+            if isinstance(exc, rexc.SSLError):
+                raise self._transport_error(exc, method, path, False)
+            if never_sent and tries['connect'] < self.policy.connect_retries:
+                tries['connect'] += 1
+                self._wait(self.policy.delay(tries['connect'] - 1))
+                return None
+            if not never_sent and idempotent and tries['attempt'] < self.policy.retries:
+                self._wait(self.policy.delay(tries['attempt']))
+                tries['attempt'] += 1
+                return None
+            raise self._transport_error(exc, method, path, maybe_applied=not never_sent)
+
+    def _error_of(self, resp, method, path, idempotent):
+        """The exception for an error answer: the vendor's error, or an HTML page named as such."""
+        ctype = (header(resp, 'Content-Type') or '').lower()
+        if 'text/html' in ctype and resp.status_code != 429 and resp.status_code < 500:
+            # Not the API's own error shape: say so instead of echoing markup as a vendor message.
+            return ApiError('%s answered %s %s with an HTML page (HTTP %s), not the %s API\'s JSON. Check endpoint: '
+                            'a portal, proxy or another product answers there.'
+                            % (self.endpoint, method, path, resp.status_code, self.provider),
+                            status=resp.status_code, code=HTML_PAGE)
+        err = self.classify_error(resp)
+        if err.retry_after is None:
+            err.retry_after = retry_after_of(resp)
+        if not err.throttle and resp.status_code >= 500:
+            err.maybe_applied = not idempotent
+        return err
+
+    def _retry_after_error(self, err, status, idempotent, retry_throttled, tries):
+        """Wait and return True when the call is to be sent again: throttled, or a server error on a read."""
+        if err.throttle:
+            self.counters['throttled'] += 1
+            again = retry_throttled
+        else:
+            again = status >= 500 and idempotent
+        if not again or tries['attempt'] >= self.policy.retries:
+            return False
+        self._wait(self.policy.delay(tries['attempt'], err.retry_after if err.throttle else None))
+        tries['attempt'] += 1
+        return True
 
     def _wait(self, seconds):
         self.counters['retries'] += 1
@@ -346,6 +394,37 @@ class Poller:
                 return False
             self.sleep(min(delay, remaining))
             delay = min(self.cap, delay * self.factor)
+
+
+def follow(keys, read, poller, finished=None):
+    """Poll ``read(key)`` for every key (a provider job, an invocation) until each has finished.
+
+    ``read(key)`` returns the key's latest state; ``finished(key, state)`` (default: state is not None)
+    says whether it is over. A read that fails (:data:`errors.CALL_ERRORS`) is a safe call to repeat: it is tried
+    again on the next poll, with the poller's backoff. Returns ``(states, unfinished)``: the latest
+    state read of every key that answered at least once, and ``{key: reason}`` for the keys that had
+    not finished when the poller's time ran out (the last read error, or None when it was still running).
+    """
+    finished = finished or (lambda _key, state: state is not None)
+    pending = unique(keys)
+    states, errors = {}, {}
+
+    def check():
+        for key in list(pending):
+            try:
+                state = read(key)
+            except CALL_ERRORS as err:
+                errors[key] = err.msg
+                continue
+            errors.pop(key, None)
+            states[key] = state
+            if finished(key, state):
+                pending.remove(key)
+        return not pending
+
+    if pending:
+        poller.run(check)
+    return states, dict((key, errors.get(key)) for key in pending)
 
 
 def auth_error_from(err, provider, hint):

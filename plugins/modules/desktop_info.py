@@ -21,15 +21,6 @@ description:
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops to return, by id or exact name (mixed). With O(pool), they must belong to that pool.
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool by id or exact name; without O(desktops) every desktop of the pool is returned.
-    type: str
   gather_sessions:
     description:
       - Also return the user sessions of each desktop in RV(desktops[].session_list).
@@ -48,6 +39,7 @@ options:
     default: true
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -168,12 +160,11 @@ from ansible_collections.vdi.fleet.plugins.module_utils.service import select, w
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
             gather_sessions=dict(type='bool', default=False),
             include_raw=dict(type='bool', default=True),
             fail_on_missing=dict(type='bool', default=True),
         ),
+        results=False,
     )
     p = vm.params
 
@@ -198,9 +189,9 @@ def main():
                    with_sessions=sum(1 for d in desktops if d['sessions']))
     result = dict(changed=False, desktops=desktops, missing=missing, summary=summary)
     if missing and p['fail_on_missing']:
-        vm.module.fail_json(msg='%d of the selected desktops were not found: %s'
-                            % (len(missing), '; '.join(m['msg'] for m in missing[:5])), **result)
-    vm.module.exit_json(**result)
+        vm.fail('%d of the selected desktops were not found: %s' % (len(missing), '; '.join(m['msg'] for m in missing[:5])),
+                **result)
+    vm.exit(**result)
 
 
 if __name__ == '__main__':

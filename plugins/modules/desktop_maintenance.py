@@ -24,17 +24,6 @@ description:
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops to act on, by id or exact name (mixed). With O(pool), they must belong to that pool.
-      - At least one of O(desktops) and O(pool) is required.
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool (Horizon desktop pool, Huawei desktop pool, Alibaba desktop group) by id or exact name.
-        Without O(desktops), every desktop of the pool is selected.
-    type: str
   state:
     description:
       - V(present) puts the desktops into maintenance mode, V(absent) takes them out of it.
@@ -52,14 +41,10 @@ options:
         (Horizon applies maintenance asynchronously). A desktop still not changed then is reported as failed.
     type: int
     default: 120
-  fail_on_error:
-    description:
-      - Fail the task when at least one desktop failed. With V(false) the task succeeds and the failures are only
-        reported in RV(desktops) and RV(summary).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
+  - vdi.fleet.selection.RESULTS
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -140,6 +125,13 @@ desktops:
     failed:
       description: Whether this desktop could not be brought to the requested state.
       type: bool
+    outcome:
+      description:
+        - The result in one vocabulary - V(done) (changed and read back, or would change in check mode),
+          V(unchanged), V(refused) (the provider answered with a failure), V(unknown) (no usable answer; the
+          provider may or may not have acted), V(skipped) (not attempted).
+      type: str
+      sample: done
     msg:
       description: What happened to this desktop, with the provider's reason on failure.
       type: str
@@ -185,26 +177,23 @@ from ansible_collections.vdi.fleet.plugins.module_utils.service import diff_of, 
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
             state=dict(type='str', default='present', choices=['present', 'absent']),
             enforce=dict(type='bool', default=False),
             settle_timeout=dict(type='int', default=120),
-            fail_on_error=dict(type='bool', default=True),
         ),
         required_one_of=[('desktops', 'pool')],
     )
     p = vm.params
-    if p['enforce'] and p['provider'] != 'horizon':
-        vm.fail('enforce applies to Horizon held machines only; remove it for provider %s.' % p['provider'])
 
     def work(adapter):
+        if p['enforce'] and not adapter.enforce_supported:
+            vm.fail('enforce applies to Horizon held machines only; remove it for provider %s.' % adapter.name)
         selection = select(adapter, desktops=p['desktops'], pool=p['pool'])
         return ensure_maintenance(adapter, selection, p['state'] == 'present', check_mode=vm.check_mode,
                                   enforce=p['enforce'], settle_timeout=p['settle_timeout'])
 
     entries = vm.run(work)
-    vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], diff=diff_of(entries, 'maintenance'))
+    vm.exit_desktops(entries, diff=diff_of(entries, 'maintenance'))
 
 
 if __name__ == '__main__':

@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Brings the selected desktops of a Horizon, Huawei Cloud Workspace or Alibaba Cloud EDS fleet to a power state
     and reports, per desktop, the state before and the state read back after.
-  - V(started), V(stopped) and V(hibernated) leave desktops that are already there alone (C(changed=false)).
+  - V(powered_on), V(powered_off) and V(suspended) leave desktops that are already there alone (C(changed=false)).
     V(restarted) acts on B(every selected desktop that is powered on) and reports the others as unchanged.
   - Desktops in a transition (starting, stopping, rebooting) are waited for before deciding, never acted on blindly.
   - Huawei Cloud - when every desktop of a whole selected pool needs the same operation, one pool action is sent and
@@ -24,31 +24,25 @@ description:
   - Alibaba Cloud - batch C(StartDesktops), C(StopDesktops), C(RebootDesktops), C(HibernateDesktops) or
     C(WakeupDesktops) calls of up to 100 desktops on only the desktops that need it, then the desktops are polled
     until they settle.
-  - Horizon - V(restarted) (guest restart, or reset with O(force)) and V(stopped) (guest shutdown, Horizon 2406 and
+  - Horizon - V(restarted) (guest restart, or reset with O(force)) and V(powered_off) (guest shutdown, Horizon 2406 and
     later), with the request body the server's version expects. Horizon's REST API cannot power a machine on or
-    suspend it, so V(started) and V(hibernated) fail before any request; use the vCenter modules
+    suspend it, so V(powered_on) and V(suspended) fail before any request; use the vCenter modules
     (M(vmware.vmware.vm_powerstate)) or the pool's power policy for those. From Horizon 2412 a restart without
     O(force) is refused for machines that still have sessions; log them off first (M(vdi.fleet.session_logoff)) or
     use O(force).
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops to act on, by id or exact name (mixed). With O(pool), they must belong to that pool.
-      - At least one of O(desktops) and O(pool) is required.
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool by id or exact name. Without O(desktops), every desktop of the pool is selected.
-    type: str
   state:
     description:
-      - Power state to reach.
+      - Power state to reach, in the vocabulary the results report in RV(desktops[].after.power_state) -
+        V(powered_on), V(powered_off), V(suspended) (hibernated, on the clouds), or V(restarted) (a restart of every
+        powered-on desktop, which ends powered on).
+      - V(started), V(stopped) and V(hibernated) are the earlier names of V(powered_on), V(powered_off) and
+        V(suspended), and are still accepted.
     type: str
     required: true
-    choices: [started, stopped, restarted, hibernated]
+    choices: [powered_on, powered_off, suspended, restarted, hibernated, started, stopped]
   force:
     description:
       - Hard instead of soft operation where the provider has one - Huawei C(type=HARD), Horizon reset instead of
@@ -67,13 +61,10 @@ options:
         A desktop that has not reached the target state by then is reported as failed.
     type: int
     default: 600
-  fail_on_error:
-    description:
-      - Fail the task when at least one desktop failed (after reporting every desktop).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
+  - vdi.fleet.selection.RESULTS
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -110,7 +101,7 @@ EXAMPLES = r'''
     access_key: "{{ hw_ak }}"
     secret_key: "{{ hw_sk }}"
     pool: wks-finance
-    state: started
+    state: powered_on
 
 - name: Hibernate two Alibaba Cloud desktops without waiting
   vdi.fleet.desktop_pool_power:
@@ -119,7 +110,7 @@ EXAMPLES = r'''
     access_key: "{{ ali_ak }}"
     secret_key: "{{ ali_sk }}"
     desktops: [ecd-0a1b2c3d4e5f6g7h8, FIN-0042]
-    state: hibernated
+    state: suspended
     wait: false
 '''
 
@@ -145,6 +136,13 @@ desktops:
     failed:
       description: Whether the desktop did not reach the target state, with the reason in RV(desktops[].msg).
       type: bool
+    outcome:
+      description:
+        - The result in one vocabulary - V(done) (changed and read back, or would change in check mode),
+          V(unchanged), V(refused) (the provider answered with a failure), V(unknown) (no usable answer; the
+          provider may or may not have acted), V(skipped) (not attempted).
+      type: str
+      sample: done
     msg:
       description: What happened, with the provider's reason on failure.
       type: str
@@ -191,19 +189,17 @@ summary:
 '''
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
-from ansible_collections.vdi.fleet.plugins.module_utils.service import diff_of, ensure_power, select
+from ansible_collections.vdi.fleet.plugins.module_utils.service import (
+    POWER_ALIASES, POWER_TARGETS, diff_of, ensure_power, select)
 
 
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
-            state=dict(type='str', required=True, choices=['started', 'stopped', 'restarted', 'hibernated']),
+            state=dict(type='str', required=True, choices=list(POWER_TARGETS) + sorted(POWER_ALIASES)),
             force=dict(type='bool', default=False),
             wait=dict(type='bool', default=True),
             wait_timeout=dict(type='int', default=600),
-            fail_on_error=dict(type='bool', default=True),
         ),
         required_one_of=[('desktops', 'pool')],
     )
@@ -211,7 +207,7 @@ def main():
     jobs = []
 
     def work(adapter):
-        reason = adapter.unsupported_power.get(p['state'])
+        reason = adapter.unsupported_power.get(POWER_ALIASES.get(p['state'], p['state']))
         if reason:
             vm.fail(reason)
         selection = select(adapter, desktops=p['desktops'], pool=p['pool'])
@@ -221,7 +217,7 @@ def main():
         return entries
 
     entries = vm.run(work)
-    vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], diff=diff_of(entries, 'power_state'), jobs=jobs)
+    vm.exit_desktops(entries, diff=diff_of(entries, 'power_state'), jobs=jobs)
 
 
 if __name__ == '__main__':

@@ -19,15 +19,6 @@ description:
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops whose sessions to list, by id or exact name (mixed).
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool by id or exact name.
-    type: str
   include_raw:
     description:
       - Include the provider's own session record in RV(sessions[].raw).
@@ -47,6 +38,7 @@ options:
     default: 900
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -131,19 +123,20 @@ summary:
 '''
 
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
-from ansible_collections.vdi.fleet.plugins.module_utils.service import select, whole_pool_ids
+from ansible_collections.vdi.fleet.plugins.module_utils.service import select, wait_sessions_gone, whole_pool_ids
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
+
+SESSION_STATES = ('connected', 'disconnected', 'unknown')
 
 
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
             include_raw=dict(type='bool', default=False),
             wait_until_empty=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=900),
         ),
+        results=False,
     )
     p = vm.params
 
@@ -155,20 +148,17 @@ def main():
         pool_ids = whole_pool_ids(selection)
         found = adapter.list_sessions(selection.desktops, pool_ids=pool_ids, fresh=True) if selection.desktops else []
         if p['wait_until_empty'] and found and not vm.check_mode:
-            def empty():
-                found[:] = adapter.list_sessions(selection.desktops, pool_ids=pool_ids)
-                return not found
-            Poller(p['wait_timeout'], initial=1.0, factor=1.6, cap=30.0).run(empty)
+            found = wait_sessions_gone(adapter, selection.desktops, Poller(p['wait_timeout'], initial=1.0, factor=1.6,
+                                                                           cap=30.0), pool_ids=pool_ids)
         if not p['include_raw']:
             for s in found:
                 s.pop('raw', None)
         return found, len(selection.desktops)
 
     sessions, count = vm.run(work)
-    summary = dict((state, sum(1 for s in sessions if s['state'] == state))
-                   for state in ('connected', 'disconnected', 'unknown'))
+    summary = dict((state, sum(1 for s in sessions if s['state'] == state)) for state in SESSION_STATES)
     summary.update(total=len(sessions), desktops=count)
-    vm.module.exit_json(changed=False, sessions=sessions, summary=summary)
+    vm.exit(changed=False, sessions=sessions, summary=summary)
 
 
 if __name__ == '__main__':

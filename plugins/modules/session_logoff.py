@@ -24,15 +24,6 @@ description:
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops whose sessions to log off, by id or exact name (mixed).
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool (id or exact name) whose sessions to log off.
-    type: str
   sessions:
     description:
       - Session ids (as returned by M(vdi.fleet.session_info)) to log off.
@@ -59,13 +50,10 @@ options:
       - Seconds to wait with O(wait=true); a session still listed then is reported as failed.
     type: int
     default: 300
-  fail_on_error:
-    description:
-      - Fail the task when at least one session could not be logged off (after reporting every session).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
+  - vdi.fleet.selection.RESULTS
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -133,6 +121,13 @@ sessions:
     failed:
       description: Whether logging off this session failed.
       type: bool
+    outcome:
+      description:
+        - The result in one vocabulary - V(done) (changed and read back, or would change in check mode),
+          V(unchanged), V(refused) (the provider answered with a failure), V(unknown) (no usable answer; the
+          provider may or may not have acted), V(skipped) (not attempted).
+      type: str
+      sample: done
     msg:
       description: What happened, with the provider's reason on failure.
       type: str
@@ -150,14 +145,11 @@ from ansible_collections.vdi.fleet.plugins.module_utils.service import logoff_se
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
             sessions=dict(type='list', elements='str'),
             force=dict(type='bool', default=False),
             msg=dict(type='str'),
             wait=dict(type='bool', default=False),
             wait_timeout=dict(type='int', default=300),
-            fail_on_error=dict(type='bool', default=True),
         ),
         required_one_of=[('desktops', 'pool', 'sessions')],
     )
@@ -165,15 +157,15 @@ def main():
 
     def work(adapter):
         adapter.check_logoff_options(force=p['force'], message=p['msg'])
-        targets, entries, _whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'], session_ids=p['sessions'])
+        targets, entries, _whole_pool = target_sessions(adapter, desktops=p['desktops'], pool=p['pool'],
+                                                        session_ids=p['sessions'])
         return logoff_sessions(adapter, targets, force=p['force'], message=p['msg'], check_mode=vm.check_mode,
                                wait=p['wait'], wait_timeout=p['wait_timeout']) + entries
 
     entries = vm.run(work)
     for entry in entries:
         entry.setdefault('logged_off', False)
-    vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], what='sessions',
-                     summary=summarize_sessions(entries, 'logged_off'))
+    vm.exit_desktops(entries, what='sessions', summary=summarize_sessions(entries, 'logged_off'))
 
 
 if __name__ == '__main__':

@@ -29,15 +29,6 @@ description:
 author:
   - vdi.fleet contributors (@vdi-fleet)
 options:
-  desktops:
-    description:
-      - Desktops whose sessions get the message, by id or exact name (mixed).
-    type: list
-    elements: str
-  pool:
-    description:
-      - Desktop pool (id or exact name) whose sessions get the message.
-    type: str
   sessions:
     description:
       - Session ids (as returned by M(vdi.fleet.session_info)) that get the message.
@@ -71,13 +62,10 @@ options:
         that has a session, through C(RunCommand) (up to 50 desktops per call).
     type: str
     choices: [run_command]
-  fail_on_error:
-    description:
-      - Fail the task when the message could not be sent to at least one session (after reporting every session).
-    type: bool
-    default: true
 extends_documentation_fragment:
   - vdi.fleet.connection
+  - vdi.fleet.selection
+  - vdi.fleet.selection.RESULTS
   - vdi.fleet.connection.ATTRIBUTES
   - ansible.builtin.action_common_attributes
 attributes:
@@ -152,6 +140,13 @@ sessions:
     failed:
       description: Whether sending to this session failed.
       type: bool
+    outcome:
+      description:
+        - The result in one vocabulary - V(done) (changed and read back, or would change in check mode),
+          V(unchanged), V(refused) (the provider answered with a failure), V(unknown) (no usable answer; the
+          provider may or may not have acted), V(skipped) (not attempted).
+      type: str
+      sample: done
     msg:
       description: What happened, with the provider's reason on failure.
       type: str
@@ -162,35 +157,33 @@ summary:
   sample: {total: 40, sent: 22, changed: 22, skipped: 17, failed: 1}
 '''
 
+from ansible_collections.vdi.fleet.plugins.module_utils.connection import check_message_options
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
 from ansible_collections.vdi.fleet.plugins.module_utils.service import send_messages, summarize_sessions, target_sessions
+
+MESSAGE_OPTIONS = ('alicloud_console_message_id', 'alicloud_delivery')
 
 
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
-            desktops=dict(type='list', elements='str'),
-            pool=dict(type='str'),
             sessions=dict(type='list', elements='str'),
             msg=dict(type='str', required=True),
             message_type=dict(type='str', default='info', choices=['info', 'warning', 'error']),
             title=dict(type='str'),
             alicloud_console_message_id=dict(type='str'),
             alicloud_delivery=dict(type='str', choices=['run_command']),
-            fail_on_error=dict(type='bool', default=True),
         ),
         required_one_of=[('desktops', 'pool', 'sessions')],
         mutually_exclusive=[('alicloud_console_message_id', 'alicloud_delivery')],
     )
     p = vm.params
-    options = dict((k, p[k]) for k in ('alicloud_console_message_id', 'alicloud_delivery'))
-    if p['provider'] != 'alicloud' and any(options.values()):
-        vm.fail('alicloud_console_message_id and alicloud_delivery apply to provider alicloud only.')
+    options = dict((k, p[k]) for k in MESSAGE_OPTIONS)
     if not p['msg'].strip():
         vm.fail('msg is empty.')
 
     def work(adapter):
-        adapter.check_message_options(options)
+        check_message_options(adapter, options)
         text = p['title'] + '\n' + p['msg'] if p['title'] and adapter.message_uses_title else p['msg']
         if len(text) > adapter.message_limit:
             vm.fail('msg is %d characters long; %s takes at most %d. Shorten it.'
@@ -203,8 +196,7 @@ def main():
     entries = vm.run(work)
     for entry in entries:
         entry.setdefault('sent', False)
-    vm.exit_desktops(entries, fail_on_error=p['fail_on_error'], what='sessions',
-                     summary=summarize_sessions(entries, 'sent'))
+    vm.exit_desktops(entries, what='sessions', summary=summarize_sessions(entries, 'sent'))
 
 
 if __name__ == '__main__':

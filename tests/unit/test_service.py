@@ -6,10 +6,13 @@ import pytest
 
 from ansible_collections.vdi.fleet.plugins.module_utils import connection, service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import CallFailure, desktop, pool
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import ProviderAdapter, desktop, pool
 
 
-class FakeAdapter:
+class FakeAdapter(ProviderAdapter):
+    """The interface's capabilities and defaults, with the calls faked (no HTTP)."""
+
     name = 'fake'
 
     def __init__(self, n=6, refuse=(), lag=0):
@@ -168,7 +171,7 @@ class FlakyAdapter(FakeAdapter):
             for i in hit:
                 if self.applied:
                     self.flags[i] = enabled
-                out[i] = CallFailure('the provider call failed and was not re-sent (HTTP 503)')
+                out[i] = Failure('the provider call failed and was not re-sent (HTTP 503)', unknown=True)
             return out
         return FakeAdapter.set_maintenance(self, ids, enabled, enforce)
 
@@ -207,19 +210,23 @@ def test_connection_checks():
         connection.resolve_connection(params(), environ={})
     assert 'provider is required' in err.value.msg
     with pytest.raises(ConfigError) as err:
-        connection.resolve_connection(params(provider='horizon', endpoint='https://x'), environ={})
+        connection.open_adapter(params(provider='horizon', endpoint='https://x'), environ={})
     assert 'username, password, domain' in err.value.msg
     with pytest.raises(ConfigError) as err:
-        connection.resolve_connection(params(provider='horizon', endpoint='https://x', username='a@b.c', password='p',
-                                             domain='D'), environ={})
+        connection.open_adapter(params(provider='horizon', endpoint='https://x', username='a@b.c', password='p',
+                                       domain='D'), environ={})
     assert 'UPN' in err.value.msg
+    # the account may be given as DOMAIN\\user: no separate domain is needed then
+    adapter = connection.open_adapter(params(provider='horizon', endpoint='https://x', username='EXAMPLE\\svc',
+                                             password='p'), environ={})
+    assert (adapter._domain, adapter._username) == ('EXAMPLE', 'svc')
     with pytest.raises(ConfigError) as err:
         connection.resolve_connection(params(provider='alicloud', region='cn-hangzhou', access_key='a', secret_key='s',
                                              project_id='x'), environ={})
     assert 'project_id is not used by provider alicloud' in err.value.msg
     with pytest.raises(ConfigError) as err:
-        connection.resolve_connection(params(provider='huaweicloud', region='r', access_key='a', secret_key='s',
-                                             username='u', password='p', domain='d'), environ={})
+        connection.open_adapter(params(provider='huaweicloud', region='r', access_key='a', secret_key='s',
+                                       username='u', password='p', domain='d'), environ={})
     assert 'not both' in err.value.msg
 
 

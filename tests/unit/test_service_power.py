@@ -6,10 +6,12 @@ import pytest
 
 from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import desktop, pool
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import ProviderAdapter, desktop, pool
 
 
-class FakePower:
+class FakePower(ProviderAdapter):
+    """The interface's capabilities and defaults, with the calls faked (no HTTP)."""
+
     name = 'fake'
     unsupported_power = {}
     distinct_wakeup = True
@@ -150,7 +152,7 @@ def test_check_mode_sends_nothing_and_hibernate_from_off_is_refused():
 
 def test_unsupported_state_fails_before_anything():
     a = FakePower({'a': 'powered_off'})
-    a.unsupported_power = {'started': 'not in this API'}
+    a.unsupported_power = {'powered_on': 'not in this API'}
     with pytest.raises(ConfigError):
         run(a, 'started', desktops=['a'])
     assert not [c for c in a.calls if c[0] == 'power']

@@ -6,10 +6,12 @@ import pytest
 
 from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import desktop, pool, session
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import ProviderAdapter, desktop, pool, session
 
 
-class FakeSessions:
+class FakeSessions(ProviderAdapter):
+    """The interface's capabilities and defaults, with the calls faked (no HTTP)."""
+
     name = 'fake'
 
     def __init__(self, refuse=()):

@@ -27,7 +27,7 @@ import base64
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import CALL_ERRORS, ApiError, ConfigError, Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     POWERED_OFF,
     POWERED_ON,
@@ -36,12 +36,13 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     UNKNOWN,
     ProviderAdapter,
     desktop,
-    isolate_failures,
     pool,
+    run_batches,
     session,
 )
 from ansible_collections.vdi.fleet.plugins.module_utils.signing.alicloud import AcsV3Signer, flatten_params
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, auth_error_from, chunks, header, json_or_none
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import (
+    Poller, auth_error_from, chunks, follow, header, json_or_none, unique)
 
 DEFAULT_ENDPOINT = 'https://ecd.%s.aliyuncs.com'
 PAGE_SIZE = 100  # DescribeDesktops / DescribeDesktopGroups MaxResults maximum
@@ -168,6 +169,25 @@ def _scrub(text):
     return text
 
 
+def _error_fields(resp):
+    """(Code, scrubbed Message, RequestId) of an ecd error answer."""
+    data = json_or_none(resp)
+    data = data if isinstance(data, dict) else {}
+    message = _scrub(data.get('Message') or data.get('message') or '')
+    if not message and not data:
+        message = (resp.text or '')[:200].strip() or resp.reason or ''
+    return (data.get('Code') or data.get('code') or '', message,
+            data.get('RequestId') or data.get('requestId') or header(resp, 'x-acs-request-id'))
+
+
+def _retry_after_ms(resp):
+    """Seconds of ``x-acs-retry-after`` (milliseconds, as tea-openapi reads it), or None."""
+    try:
+        return max(0.0, float(header(resp, 'x-acs-retry-after')) / 1000.0)
+    except (TypeError, ValueError):
+        return None
+
+
 def in_maintenance(record):
     """Maintenance flag of a DescribeDesktops record (None when the record carries no flags at all)."""
     flags = record.get('ManagementFlags')
@@ -187,28 +207,15 @@ def power_state(status):
     return UNKNOWN
 
 
-def _unique(items):
-    seen = set()
-    out = []
-    for item in items or []:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
-
-
-def _batch_failures(batch, reason):
-    return dict((i, reason) for i in batch)
-
-
-def _not_resent(err):
-    if getattr(err, 'maybe_applied', False):
-        return '%s (the request may have reached Alibaba Cloud; not re-sent)' % err.msg
-    return err.msg
-
-
 class AlicloudAdapter(ProviderAdapter):
     name = 'alicloud'
+    connection_options = ('endpoint', 'region', 'access_key', 'secret_key', 'security_token')
+    vendor_env = {
+        'access_key': ('ALIBABA_CLOUD_ACCESS_KEY_ID', 'ALICLOUD_ACCESS_KEY', 'ALICLOUD_ACCESS_KEY_ID'),
+        'secret_key': ('ALIBABA_CLOUD_ACCESS_KEY_SECRET', 'ALICLOUD_SECRET_KEY', 'ALICLOUD_SECRET_ACCESS_KEY'),
+        'security_token': ('ALIBABA_CLOUD_SECURITY_TOKEN', 'ALICLOUD_SECURITY_TOKEN'),
+        'region': ('ALIBABA_CLOUD_REGION_ID', 'ALICLOUD_REGION', 'ALICLOUD_REGION_ID'),
+    }
     list_page_size = PAGE_SIZE
     action_batch_size = IDS_PER_CALL
     power_batch_size = POWER_BATCH
@@ -223,14 +230,12 @@ class AlicloudAdapter(ProviderAdapter):
     message_timeout = MESSAGE_TIMEOUT
     #: ``poller_factory(timeout)`` -> transport.Poller used to follow RunCommand invocations (tests inject one)
     poller_factory = None
-    #: what a successful send means, for the service's result messages (set by send_message)
-    send_note = None
+    logoff_supported = False
+    message_options = ('alicloud_console_message_id', 'alicloud_delivery')
 
     def __init__(self, params, policy=None):
         self.region = params.get('region')
-        missing = [k for k in ('region', 'access_key', 'secret_key') if not params.get(k)]
-        if missing:
-            raise ConfigError('Missing connection option(s) for provider alicloud: %s.' % ', '.join(missing))
+        self.require(params, ('region', 'access_key', 'secret_key'))
         super(AlicloudAdapter, self).__init__(params, policy=policy)
         self.signer = AcsV3Signer(params['access_key'], params['secret_key'], urlsplit(self.endpoint).netloc,
                                   security_token=params.get('security_token') or None)
@@ -241,23 +246,9 @@ class AlicloudAdapter(ProviderAdapter):
 
     # ------------------------------------------------------------------ errors
     def classify_error(self, resp):
-        data = json_or_none(resp) or {}
-        if not isinstance(data, dict):
-            data = {}
-        code = data.get('Code') or data.get('code') or ''
-        message = _scrub(data.get('Message') or data.get('message') or '')
-        if not message and not data:
-            message = (resp.text or '')[:200].strip() or resp.reason or ''
-        request_id = data.get('RequestId') or data.get('requestId') or header(resp, 'x-acs-request-id')
+        code, message, request_id = _error_fields(resp)
         request = getattr(resp, 'request', None)
         action = request.headers.get('x-acs-action') if request is not None and request.headers else None
-        retry_after = None
-        raw_wait = header(resp, 'x-acs-retry-after')
-        if raw_wait is not None:
-            try:
-                retry_after = max(0.0, float(raw_wait) / 1000.0)  # milliseconds, as tea-openapi reads it
-            except ValueError:
-                retry_after = None
         throttle = code.startswith('Throttling') or resp.status_code == 429
         text = 'Alibaba Cloud ECD %s answered HTTP %s%s: %s%s' % (
             action or 'call', resp.status_code, ' ' + code if code else '', message or resp.reason,
@@ -266,12 +257,9 @@ class AlicloudAdapter(ProviderAdapter):
             text = '%s. Check region: %r is not served by %s (ecd endpoints are ecd.<region>.aliyuncs.com).' % (
                 text.rstrip('.'), self.region, self.endpoint)
         err = ApiError(text, status=resp.status_code, code=code or None, message=message, request_id=request_id,
-                       throttle=throttle, retry_after=retry_after)
-        if not throttle:
-            for prefixes, hint in AUTH_CODES:
-                if _code_in(code, prefixes):
-                    return auth_error_from(err, 'Alibaba Cloud ECD', hint)
-        return err
+                       throttle=throttle, retry_after=_retry_after_ms(resp))
+        hint = None if throttle else next((h for prefixes, h in AUTH_CODES if _code_in(code, prefixes)), None)
+        return auth_error_from(err, 'Alibaba Cloud ECD', hint) if hint else err
 
     # ------------------------------------------------------------------ calls
     def _call(self, action, params=None, write=False, regional=True):
@@ -313,13 +301,13 @@ class AlicloudAdapter(ProviderAdapter):
         # FilterDesktopGroup defaults to true, which hides pooled desktops: always say false.
         records = []
         if desktop_ids:
-            for batch in chunks(_unique(desktop_ids), IDS_PER_CALL):
+            for batch in chunks(unique(desktop_ids), IDS_PER_CALL):
                 records += self._paged('DescribeDesktops', {'DesktopId': batch, 'FilterDesktopGroup': False}, 'Desktops')
             if pool_ids:
                 wanted = set(pool_ids)
                 records = [r for r in records if r.get('DesktopGroupId') in wanted]
         elif pool_ids:
-            for pool_id in _unique(pool_ids):
+            for pool_id in unique(pool_ids):
                 records += self._paged('DescribeDesktops', {'DesktopGroupId': pool_id, 'OnlyDesktopGroup': True,
                                                             'FilterDesktopGroup': False}, 'Desktops')
         else:
@@ -365,7 +353,7 @@ class AlicloudAdapter(ProviderAdapter):
         out = []
         rest = list(by_id)
         if pool_ids and by_id:
-            pools = set(_unique(pool_ids))
+            pools = set(unique(pool_ids))
             for batch in chunks(list(pools), IDS_PER_CALL):
                 for rec in self._paged('DescribeDesktopGroupSessions', {'DesktopGroupIds': batch}, 'Sessions'):
                     d = by_id.get(rec.get('DesktopId'))
@@ -408,15 +396,13 @@ class AlicloudAdapter(ProviderAdapter):
         def call(batch):
             try:
                 self._call('SetDesktopMaintenance', {'Mode': mode, 'DesktopIds': batch}, write=True)
-            except AuthError:
-                raise
             except ApiError as err:
                 if len(batch) == 1 and err.code in MAINTENANCE_ALREADY_CODES:
                     return {}
                 raise
             return {}
 
-        return isolate_failures(_unique(desktop_ids), call, self.action_batch_size, self.item_reject_statuses)
+        return run_batches(unique(desktop_ids), call, self.action_batch_size)
 
     # ------------------------------------------------------------------ power
     def power(self, desktop_ids, action, force=False):
@@ -434,8 +420,7 @@ class AlicloudAdapter(ProviderAdapter):
             self._call(api, {'DesktopId': batch}, write=True)
             return {}
 
-        failures = isolate_failures(_unique(desktop_ids), call, self.power_batch_size, self.item_reject_statuses)
-        return failures, []
+        return run_batches(unique(desktop_ids), call, self.power_batch_size), []
 
     def get_job(self, job_id):
         raise ConfigError('alicloud power operations have no provider job (job %s); desktops are polled instead.'
@@ -455,8 +440,15 @@ class AlicloudAdapter(ProviderAdapter):
         # The text of a console message is not sent (only recorded), so it needs no limit.
         self.message_limit = CONSOLE_MESSAGE_LIMIT if console else MESSAGE_LIMIT
 
+    def delivery_note(self, options):
+        options = options or {}
+        if options.get(OPTION_CONSOLE):
+            return ('console message %s accepted (Success=true); Alibaba Cloud delivers it asynchronously to the '
+                    "console message's own recipients, not specifically to this session" % options[OPTION_CONSOLE])
+        return None
+
     def send_message(self, sessions, message, message_type='info', title=None, options=None):
-        """SendConsoleMessage once, or the ``msg *`` popup through RunCommand; ``{session_id: None or error}``."""
+        """SendConsoleMessage once, or the ``msg *`` popup through RunCommand; ``{session_id: None or Failure}``."""
         options = options or {}
         self.check_message_options(options)
         sessions = list(sessions or [])
@@ -470,20 +462,15 @@ class AlicloudAdapter(ProviderAdapter):
     def _send_console_message(self, sessions, message_id):
         """One SendConsoleMessage: it goes to the console message's own recipients, not to these sessions."""
         ids = [s['session_id'] for s in sessions]
-        self.send_note = None
         try:
             data = self._call('SendConsoleMessage', {'MessageId': message_id}, write=True, regional=False)
-        except AuthError:
-            raise
-        except (ApiError, TransportError) as err:
-            return _batch_failures(ids, 'console message %s: %s' % (message_id, _not_resent(err)))
+        except CALL_ERRORS as err:
+            return dict.fromkeys(ids, Failure.of(err, 'console message %s' % message_id))
         success = data.get('Success')
         if success is True or str(success).lower() == 'true':
-            self.send_note = ('console message %s accepted (Success=true); Alibaba Cloud delivers it asynchronously to '
-                              "the console message's own recipients, not specifically to this session" % message_id)
-            return _batch_failures(ids, None)
-        return _batch_failures(ids, 'SendConsoleMessage %s answered Success=%s (RequestId %s)'
-                               % (message_id, success, data.get('RequestId')))
+            return dict.fromkeys(ids)
+        return dict.fromkeys(ids, Failure('SendConsoleMessage %s answered Success=%s (RequestId %s)'
+                                          % (message_id, success, data.get('RequestId'))))
 
     def _send_popup(self, sessions, text):
         """RunCommand (50 desktops per call) with the popup script, then DescribeInvocations until each finished.
@@ -498,89 +485,80 @@ class AlicloudAdapter(ProviderAdapter):
             raise ConfigError('message is too long for RunCommand: its script is %d Base64 characters, at most %d are '
                               'allowed. Shorten it.' % (len(content), RUN_COMMAND_CONTENT_LIMIT))
         by_desktop = {}
-        order = []
         for s in sessions:
-            if s['desktop_id'] not in by_desktop:
-                order.append(s['desktop_id'])
             by_desktop.setdefault(s['desktop_id'], []).append(s)
         users = set(s.get('user') for s in sessions)
-        params = {'CommandContent': content, 'ContentEncoding': 'Base64', 'Type': 'RunPowerShellScript',
-                  'Timeout': RUN_COMMAND_TIMEOUT}
-        if len(users) == 1 and None not in users:
-            params['EndUserId'] = users.pop()
+        end_user = users.pop() if len(users) == 1 and None not in users else None
+        outcome, invocations = self.run_command(list(by_desktop), content, 'RunPowerShellScript',
+                                                RUN_COMMAND_TIMEOUT, end_user=end_user)
+        rows, unfinished = self.invocation_rows(invocations, self.message_timeout)
+        outcome.update(unfinished)
+        for did, row in rows.items():
+            outcome[did] = _invocation_outcome(row)
+        return dict((s['session_id'], outcome.get(did, Failure('no outcome for desktop %s' % did, unknown=True)))
+                    for did, group in by_desktop.items() for s in group)
+
+    def run_command(self, desktop_ids, content, command_type, timeout, end_user=None):
+        """RunCommand with Base64 ``content`` on ``desktop_ids`` (:data:`RUN_COMMAND_BATCH` per call).
+
+        Returns ``(failures, invocations)``: ``{desktop_id: Failure}`` of the desktops whose call failed
+        (never re-sent once it may have reached the provider) and ``[(invoke_id, desktop_ids)]``.
+        """
+        params = {'CommandContent': content, 'ContentEncoding': 'Base64', 'Type': command_type, 'Timeout': timeout}
+        if end_user:
+            params['EndUserId'] = end_user
         invocations = []
 
         def call(batch):
-            try:
-                data = self._call('RunCommand', dict(params, DesktopId=batch), write=True)
-            except AuthError:
-                raise
-            except ApiError as err:
-                if not (err.throttle or err.maybe_applied) and err.status in self.item_reject_statuses:
-                    raise  # refused as a whole because of some desktop, nothing ran: split and isolate
-                return _batch_failures(batch, 'RunCommand: %s' % _not_resent(err))
-            except TransportError as err:
-                return _batch_failures(batch, 'RunCommand: %s' % _not_resent(err))
-            invoke_id = data.get('InvokeId')
-            if not invoke_id:
-                return _batch_failures(batch, 'RunCommand answered no InvokeId (RequestId %s); not re-sent'
-                                       % data.get('RequestId'))
-            invocations.append((invoke_id, list(batch)))
+            data = self._call('RunCommand', dict(params, DesktopId=batch), write=True)
+            if not data.get('InvokeId'):
+                return dict.fromkeys(batch, Failure('RunCommand answered no InvokeId (RequestId %s); not re-sent'
+                                                    % data.get('RequestId'), unknown=True))
+            invocations.append((data['InvokeId'], list(batch)))
             return {}
 
-        outcome = isolate_failures(order, call, RUN_COMMAND_BATCH, self.item_reject_statuses)
-        outcome.update(self._follow_invocations(invocations))
-        result = {}
-        for did in order:
-            for s in by_desktop[did]:
-                result[s['session_id']] = outcome.get(did, 'no outcome for desktop %s' % did)
-        self.send_note = None
-        return result
+        return run_batches(unique(desktop_ids), call, RUN_COMMAND_BATCH), invocations
 
     def _poller(self, timeout):
         if self.poller_factory is not None:
             return self.poller_factory(timeout)
         return Poller(timeout, initial=1.0, factor=1.6, cap=10.0)
 
-    def _follow_invocations(self, invocations):
-        """DescribeInvocations with backoff until every desktop's invocation finished: ``{desktop_id: None or error}``."""
-        pending = dict((invoke_id, set(batch)) for invoke_id, batch in invocations)
-        done = {}
-        read_errors = {}
+    def _read_invocation(self, invoke_id):
+        """``{desktop_id: InvokeDesktops row}`` of one invocation (DescribeInvocations)."""
+        data = self._call('DescribeInvocations', {'InvokeId': invoke_id})
+        rows = {}
+        for inv in data.get('Invocations') or []:
+            if inv.get('InvokeId') == invoke_id:
+                rows.update((row.get('DesktopId'), row) for row in inv.get('InvokeDesktops') or [])
+        return rows
 
-        def finished():
-            for invoke_id in list(pending):
-                try:
-                    data = self._call('DescribeInvocations', {'InvokeId': invoke_id})
-                except AuthError:
-                    raise
-                except (ApiError, TransportError) as err:
-                    read_errors[invoke_id] = err.msg
-                    continue
-                read_errors.pop(invoke_id, None)
-                for inv in data.get('Invocations') or []:
-                    if inv.get('InvokeId') != invoke_id:
-                        continue
-                    for row in inv.get('InvokeDesktops') or []:
-                        did = row.get('DesktopId')
-                        status = row.get('InvocationStatus') or 'Running'
-                        if did not in pending[invoke_id] or status in INVOCATION_RUNNING:
-                            continue
-                        pending[invoke_id].discard(did)
-                        done[did] = _invocation_outcome(invoke_id, row)
-                if not pending[invoke_id]:
-                    del pending[invoke_id]
-            return not pending
+    def invocation_rows(self, invocations, timeout):
+        """Follow RunCommand ``invocations`` with backoff until each desktop's run finished or ``timeout`` passed.
 
-        if pending:
-            self._poller(self.message_timeout).run(finished)
-        for invoke_id, ids in pending.items():
-            why = ('could not be read: %s' % read_errors[invoke_id]) if invoke_id in read_errors else \
-                'did not finish within %ss' % self.message_timeout
-            for did in ids:
-                done[did] = ('RunCommand invocation %s on desktop %s %s; the message may still appear (not re-sent)'
-                             % (invoke_id, did, why))
-        return done
+        Returns ``(rows, unfinished)``: the finished ``InvokeDesktops`` row of each desktop, and
+        ``{desktop_id: Failure}`` (outcome unknown) for the desktops whose run was not seen to finish.
+        """
+        wanted = dict((invoke_id, set(batch)) for invoke_id, batch in invocations)
+
+        def finished_rows(invoke_id, state):
+            return dict((did, row) for did, row in (state or {}).items()
+                        if did in wanted[invoke_id] and (row.get('InvocationStatus') or 'Running') not in INVOCATION_RUNNING)
+
+        states, unfinished = follow(list(wanted), self._read_invocation, self._poller(timeout),
+                                    finished=lambda invoke_id, state: len(finished_rows(invoke_id, state)) == len(
+                                        wanted[invoke_id]))
+        rows = {}
+        for invoke_id in wanted:
+            rows.update(finished_rows(invoke_id, states.get(invoke_id)))
+        failures = {}
+        for invoke_id, ids in wanted.items():
+            why = unfinished.get(invoke_id)
+            for did in ids - set(rows):
+                failures[did] = Failure('RunCommand invocation %s on desktop %s %s; the command may still run '
+                                        '(not re-sent)' % (invoke_id, did, 'could not be read: %s' % why if why else
+                                                           'did not finish within %ss' % timeout), unknown=True)
+        return rows, failures
 
     # ------------------------------------------------------------------ logoff
     def check_logoff_options(self, force=False, message=None):
@@ -590,13 +568,13 @@ class AlicloudAdapter(ProviderAdapter):
         raise ConfigError(NO_LOGOFF)
 
 
-def _invocation_outcome(invoke_id, row):
-    """None when the popup ran on the desktop, else the reason from its DescribeInvocations row."""
+def _invocation_outcome(row):
+    """None when the popup ran on the desktop, else the Failure from its DescribeInvocations row."""
     status = row.get('InvocationStatus')
     exit_code = row.get('ExitCode')
     if status == 'Success' and exit_code in (0, None, '0', ''):
         return None
     detail = ': '.join(x for x in (row.get('ErrorCode'), row.get('ErrorInfo')) if x)
-    return 'RunCommand invocation %s %s on desktop %s%s%s' % (
-        invoke_id, status, row.get('DesktopId'), ' (exit code %s)' % exit_code if exit_code not in (None, '') else '',
-        ': ' + detail if detail else '')
+    return Failure('RunCommand invocation %s on desktop %s%s%s' % (
+        status, row.get('DesktopId'), ' (exit code %s)' % exit_code if exit_code not in (None, '') else '',
+        ': ' + detail if detail else ''))

@@ -12,7 +12,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import (
+    CALL_ERRORS, ITEM_REJECT_STATUSES, AuthError, ConfigError, Failure, as_failure, refused_before_applied)
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, RetryPolicy, chunks
 
 # One power vocabulary for every provider.
@@ -52,24 +53,27 @@ def pool(id, name, raw):
 class ProviderAdapter:
     """Interface of a provider adapter.
 
-    Subclasses are built with the validated module options (``params``: the shared
-    connection options) and must implement every method below. Batch methods take any
-    number of ids and split them to the API's limits themselves; they return a dict
-    ``{desktop_id: error message}`` holding only the ids that failed, so that one
-    desktop's failure never hides the others' outcome. Whole-call failures that concern
-    every id (auth, endpoint, throttling that outlived the retries) raise :mod:`errors`
-    exceptions instead.
+    Subclasses are built with the resolved connection options (``params``), check the options
+    their provider needs in ``__init__`` (before any request, :class:`errors.ConfigError`), and
+    implement every method below. Batch methods take any number of ids and split them to the
+    API's limits themselves (through :func:`run_batches`, the one batch policy); they return a
+    dict ``{desktop_id: errors.Failure}`` holding only the ids that failed, so that one
+    desktop's failure never hides the others' outcome. Refused credentials raise
+    :class:`errors.AuthError` before anything is sent.
+
+    What a provider can do is declared here as class attributes (its capabilities), so that
+    the service and the patch-window engine ask the adapter, never the provider's name.
     """
 
     name = None
+    #: the connection options this provider uses (besides provider, validate_certs, ca_path and timeout)
+    connection_options = ()
+    #: ``{option: (environment variable, ...)}``: the vendor's own variables, read after ``VDI_FLEET_<OPTION>``
+    vendor_env = {}
     #: the API's maximum page size for listing desktops
     list_page_size = 100
     #: the API's maximum number of ids per batch action
     action_batch_size = 100
-
-    #: error statuses that reject a whole batch because of (some of) its ids, so that splitting
-    #: the batch isolates the ids at fault (see :func:`isolate_failures`)
-    item_reject_statuses = (400, 404, 409, 422)
 
     def __init__(self, params, policy=None):
         self.params = params
@@ -77,6 +81,15 @@ class ProviderAdapter:
         self.http = HttpClient(self.endpoint, self.name, validate_certs=params.get('validate_certs', True),
                                ca_path=params.get('ca_path'), timeout=params.get('timeout') or 30,
                                policy=policy or RetryPolicy(), classify_error=self.classify_error)
+
+    @classmethod
+    def require(cls, params, names):
+        """Raise ConfigError naming the options of ``names`` that ``params`` lacks (before any request)."""
+        missing = [n for n in names if not params.get(n)]
+        if missing:
+            raise ConfigError('Missing connection option(s) for provider %s: %s. Set them on the task, through '
+                              'module_defaults (group/vdi.fleet.provider) or the VDI_FLEET_<OPTION> environment '
+                              'variables.' % (cls.name, ', '.join(missing)))
 
     def default_endpoint(self):
         """Endpoint derived from other options (region), for providers that have one."""
@@ -126,8 +139,8 @@ class ProviderAdapter:
     def power(self, desktop_ids, action, force=False):
         """Run ``action`` (``start``, ``stop``, ``restart``, ``hibernate``, ``wakeup``) on these ids, in batches.
 
-        Returns ``(failures, jobs)``: ``{id: vendor message}`` for ids the provider refused
-        outright, and the provider job ids to follow (may be empty).
+        Returns ``(failures, jobs)``: ``{id: errors.Failure}`` for ids that failed outright, and the
+        provider job ids to follow (may be empty).
         """
         raise NotImplementedError
 
@@ -146,21 +159,47 @@ class ProviderAdapter:
     # ------------------------------------------------------------------ sessions
     #: longest message text the provider takes (characters), checked before any request
     message_limit = 1024
-    #: a note added to the result of every successful send (set by send_message, e.g. how delivery works)
-    send_note = None
     #: whether the provider shows a message title (it then counts against message_limit)
     message_uses_title = False
+    #: the provider-specific message options this provider takes (module options of session_message)
+    message_options = ()
+    #: whether sessions can be logged off through the API, and whether a notice can be shown with the logoff
+    logoff_supported = True
+    logoff_message_supported = False
+    #: whether maintenance can be enforced on machines held by another operation (Horizon ``enforce``)
+    enforce_supported = False
 
     def check_message_options(self, options):
         """Raise ConfigError before any request when messages cannot be delivered with these options.
 
         ``options``: the module's provider-specific message options (e.g. ``alicloud_delivery``).
         """
+        stray = sorted(k for k, v in (options or {}).items() if v not in (None, '') and k != 'whole_pool'
+                       and k not in self.message_options)
+        if stray:
+            raise ConfigError('%s %s not used by provider %s; remove %s.' % (
+                ', '.join(stray), 'is' if len(stray) == 1 else 'are', self.name, 'it' if len(stray) == 1 else 'them'))
+
+    def check_provider_options(self, options, owners):
+        """ConfigError naming the providers that take the message options this one does not (``owners``:
+        ``{option: [providers that take it]}``), then :meth:`check_message_options`."""
+        stray = sorted(k for k, v in (options or {}).items() if v not in (None, '') and k in owners
+                       and k not in self.message_options)
+        if stray:
+            takers = sorted(set(p for k in stray for p in owners[k]))
+            raise ConfigError('%s appl%s to provider %s only; remove %s for provider %s.' % (
+                ' and '.join(stray), 'ies' if len(stray) == 1 else 'y', ', '.join(takers),
+                'it' if len(stray) == 1 else 'them', self.name))
+        self.check_message_options(options)
+
+    def delivery_note(self, options):
+        """What a successful send means with these options, when it is not simply "delivered" (or None)."""
+        return None
 
     def send_message(self, sessions, message, message_type='info', title=None, options=None):
         """Send ``message`` to these normalized sessions with as few calls as the API allows.
 
-        Returns ``{session_id: None or error message}`` covering every session given: a call
+        Returns ``{session_id: None or errors.Failure}`` covering every session given: a call
         that fails (throttled after the retries, refused) marks exactly the sessions it
         covered as failed. A send is never re-sent once it may have reached the server.
         """
@@ -170,74 +209,79 @@ class ProviderAdapter:
         """Raise ConfigError before any request when the provider cannot log off with these options."""
 
     def logoff(self, sessions, force=False, message=None):
-        """Log off these normalized sessions; ``{session_id: None or error message}`` for every one."""
+        """Log off these normalized sessions; ``{session_id: None or errors.Failure}`` for every one."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ maintenance
     def set_maintenance(self, desktop_ids, enabled, enforce=False):
         """Enter (``enabled``) or exit maintenance for these ids, in batches.
 
-        Returns ``{id: vendor error message}`` for the ids the provider refused.
+        Returns ``{id: errors.Failure}`` for the ids that failed.
         """
         raise NotImplementedError
 
 
-class CallFailure(str):
-    """The failure message of an id whose whole call failed (server error, lost answer, throttling beyond the
-    retries, connection error): the provider may or may not have applied it. The caller decides whether the
-    operation is safe to send again after reading the state back (a maintenance flag is; a restart is not)."""
-
-
-#: After this many whole-call failures in a row, the remaining batches are not sent.
+#: After this many whole-call failures in a row, the remaining batches are not sent: the provider is failing,
+#: and every further write would only add to what is unknown.
 CONSECUTIVE_CALL_FAILURES = 3
 
 
-def isolate_failures(ids, call, batch_size, reject_statuses=(400, 404, 409, 422)):
-    """Run ``call(batch)`` over ``ids`` in batches and return ``{id: message}`` of the ids that failed.
+def run_batches(ids, call, batch_size, split_statuses=ITEM_REJECT_STATUSES):
+    """Run ``call(batch)`` over ``ids`` in batches and return ``{id: Failure}`` of the ids that failed.
 
-    For APIs without per-id results, where one bad id makes the provider refuse the whole
-    call (a 4xx that is neither throttling nor an authentication error, so nothing was
-    applied): the refused batch is split in halves until the ids at fault are isolated.
-    The good ids still go through, at a cost of about ``2 * log2(batch_size)`` extra calls
-    per bad id. ``call`` may itself return a ``{id: message}`` dict of per-id failures.
+    The one batch policy of every adapter:
 
-    A call that fails as a whole otherwise (5xx, lost answer, throttled beyond the retries,
-    connection error) is never re-sent here: its ids get a :class:`CallFailure` message and the
-    other batches still go, until :data:`CONSECUTIVE_CALL_FAILURES` calls in a row have failed;
-    then the rest is not sent (also a :class:`CallFailure`). An authentication error is raised.
+    * ``call`` returns the per-id refusals of its batch (``{id: text or Failure}``) or nothing.
+    * A call the provider refused as a whole before applying anything (a 4xx in ``split_statuses``, see
+      :func:`errors.refused_before_applied`) is split in halves until the ids at fault are isolated, for
+      APIs where one bad id makes the provider refuse the whole call: the good ids still go through, at a
+      cost of about ``2 * log2(batch_size)`` extra calls per bad id. With no ``split_statuses`` (APIs that
+      answer per id), such a refusal refuses the batch's ids.
+    * A call that got no usable answer (5xx, lost answer, throttled beyond the retries, connection error)
+      is never re-sent here: its ids fail with ``unknown`` set, and the other batches still go, until
+      :data:`CONSECUTIVE_CALL_FAILURES` calls in a row have failed; then the rest is not sent (also
+      ``unknown``: the caller may ask again once it has read the state back).
+    * Refused credentials are raised while no call has gone through (nothing changed: one message for
+      the task); after that they fail the batch and the rest (not sent), so that what went through is
+      still reported per id.
     """
     failures = {}
     pending = chunks(ids, batch_size)
     in_a_row = 0
+    went_through = False
     while pending:
         batch = pending.pop(0)
         try:
             result = call(batch)
-        except AuthError:
-            raise
-        except (ApiError, TransportError) as err:
-            rejected = isinstance(err, ApiError) and not err.throttle and not err.maybe_applied \
-                and err.status in reject_statuses
-            if not rejected:
-                failures.update((i, CallFailure('the provider call failed and was not re-sent (%s)' % err.msg))
-                                for i in batch)
-                in_a_row += 1
-                if in_a_row >= CONSECUTIVE_CALL_FAILURES:
-                    rest = [i for b in pending for i in b]
-                    failures.update((i, CallFailure('not sent: the last %d provider calls failed (%s)'
-                                                    % (in_a_row, err.msg))) for i in rest)
-                    return failures
+        except AuthError as err:
+            if not went_through:
+                raise
+            rest = batch + [i for b in pending for i in b]
+            failures.update((i, Failure('not sent: %s' % err.msg)) for i in rest)
+            return failures
+        except CALL_ERRORS as err:
+            if refused_before_applied(err, split_statuses) and len(batch) > 1:
+                half = len(batch) // 2
+                pending[0:0] = [batch[:half], batch[half:]]
+                in_a_row = 0
                 continue
-            in_a_row = 0
-            if len(batch) == 1:
-                failures[batch[0]] = err.msg
+            failure = Failure.of(err)
+            failures.update((i, failure) for i in batch)
+            if not failure.unknown:
+                in_a_row = 0
                 continue
-            half = len(batch) // 2
-            pending[0:0] = [batch[:half], batch[half:]]
+            in_a_row += 1
+            if in_a_row >= CONSECUTIVE_CALL_FAILURES:
+                rest = [i for b in pending for i in b]
+                failures.update((i, Failure('not sent: the last %d provider calls failed (%s)' % (in_a_row, err.msg),
+                                            unknown=True)) for i in rest)
+                return failures
             continue
         in_a_row = 0
-        if result:
-            failures.update(result)
+        went_through = True
+        for i, why in (result or {}).items():
+            if why is not None:
+                failures[i] = as_failure(why)
     return failures
 
 

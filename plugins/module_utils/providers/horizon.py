@@ -26,9 +26,10 @@ import json
 import re
 import time
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import HTML_PAGE, auth_error_from, chunks, header, json_or_none
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import (
+    HTML_PAGE, auth_error_from, chunks, header, json_or_none, unique)
 
 #: YYMM release -> ``local_connection_server_version`` (no official table; same numbering as the simulator).
 HORIZON_RELEASES = (
@@ -88,6 +89,22 @@ def _jwt_like(text):
     return re.sub(r'[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}', '<token>', text)
 
 
+def error_fields(data):
+    """(error_key, message) of a Horizon error body: ``errors[]``, ``error_messages[]`` or ``error_message``."""
+    if not isinstance(data, dict):
+        return None, None
+    items = [e for e in data.get('errors') or [] if isinstance(e, dict)] if isinstance(data.get('errors'), list) else []
+    if items:
+        return items[0].get('error_key'), '; '.join(str(e.get('error_message') or e.get('error_key') or '')
+                                                    for e in items)
+    if isinstance(data.get('error_messages'), list) and data['error_messages']:
+        return None, '; '.join(str(m) for m in data['error_messages'])
+    if data.get('error_message'):
+        return data.get('error_key'), str(data['error_message'])
+    text = data.get('message') or data.get('error')
+    return None, str(text) if text else None
+
+
 def version_tuple(version):
     """``'8.14.0'`` -> ``(8, 14, 0)``; unparsable parts are dropped."""
     parts = []
@@ -123,20 +140,11 @@ def iso_utc(epoch_ms):
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch_ms / 1000.0))
 
 
-def _unique(items):
-    seen = set()
-    out = []
-    for item in items:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
-
-
 class HorizonAdapter(base.ProviderAdapter):
     #: shutdown acts on powered-on machines only
     stop_from_suspended = False
     name = 'horizon'
+    connection_options = ('endpoint', 'username', 'password', 'domain')
     #: the API's maximum ``size``
     list_page_size = 1000
     #: the machine actions take any number of ids; one batch per listed page keeps requests few while a
@@ -148,8 +156,11 @@ class HorizonAdapter(base.ProviderAdapter):
     #: v2 adds ``session_id``; v1 is the fallback for servers without it
     machines_path = '/inventory/v2/machines'
     #: Horizon's REST API has no power-on or suspend: refused before any request
-    unsupported_power = {'started': POWER_HINT % 'started', 'hibernated': POWER_HINT % 'hibernated'}
+    unsupported_power = {base.POWERED_ON: POWER_HINT % 'powered_on (started)',
+                         base.SUSPENDED: POWER_HINT % 'suspended (hibernated)'}
     message_limit = MESSAGE_LIMIT
+    #: enter-maintenance takes ``enforce`` for machines held by another operation
+    enforce_supported = True
 
     def __init__(self, params, policy=None):
         endpoint = (params.get('endpoint') or '').strip()
@@ -163,11 +174,8 @@ class HorizonAdapter(base.ProviderAdapter):
         domain = params.get('domain') or ''
         if '\\' in username and not domain:
             domain, username = username.split('\\', 1)
-        missing = [n for n, v in (('username', username), ('password', params.get('password')), ('domain', domain))
-                   if not v]
-        if missing:
-            raise ConfigError('provider horizon needs %s (the account name, its password and its Active '
-                              'Directory domain).' % ', '.join(missing))
+        self.require({'username': username, 'password': params.get('password'), 'domain': domain},
+                     ('username', 'password', 'domain'))
         if '@' in username:
             raise ConfigError('username %r is a UPN, which the Horizon REST API does not accept. Give the account '
                               'name (sAMAccountName) as username and the domain separately.' % username)
@@ -191,40 +199,17 @@ class HorizonAdapter(base.ProviderAdapter):
     # ------------------------------------------------------------------ errors
     def classify_error(self, resp):
         status = resp.status_code
-        code = None
-        message = None
-        data = json_or_none(resp)
-        if isinstance(data, dict):
-            errors = data.get('errors')
-            if isinstance(errors, list) and errors:
-                items = [e for e in errors if isinstance(e, dict)]
-                if items:
-                    code = items[0].get('error_key')
-                    message = '; '.join(str(e.get('error_message') or e.get('error_key') or '') for e in items)
-            if not message and isinstance(data.get('error_messages'), list) and data['error_messages']:
-                message = '; '.join(str(m) for m in data['error_messages'])
-            if not message and data.get('error_message'):
-                message = str(data['error_message'])
-                code = code or data.get('error_key')
-            if not message and (data.get('message') or data.get('error')):
-                message = str(data.get('message') or data.get('error'))
+        code, message = error_fields(json_or_none(resp))
         if not message:
             text = resp.text.strip() if resp.content else ''
             if text.lstrip().startswith('<'):
-                text = re.sub(r'<[^>]+>', ' ', text)
-                text = re.sub(r'\s+', ' ', text).strip()
+                text = re.sub(r'\s+', ' ', re.sub(r'<[^>]+>', ' ', text)).strip()
             message = text[:300] or resp.reason or 'no details'
         message = _jwt_like(message)
         throttle = status == 429 or code == THROTTLE_KEY
-        retry_after = None
-        value = header(resp, 'X-Rate-Limit-Retry-After-Seconds')
-        if value is not None:
-            try:
-                retry_after = max(0.0, float(value))
-            except ValueError:
-                retry_after = None
         msg = 'Horizon answered HTTP %s%s: %s' % (status, ' (%s)' % code if code else '', message)
-        return ApiError(msg, status=status, code=code, message=message, throttle=throttle, retry_after=retry_after)
+        # the delay asked for (X-Rate-Limit-Retry-After-Seconds) is read by the transport
+        return ApiError(msg, status=status, code=code, message=message, throttle=throttle)
 
     # ------------------------------------------------------------------ session
     def _login(self):
@@ -232,8 +217,6 @@ class HorizonAdapter(base.ProviderAdapter):
         self.counters['logins'] += 1
         try:
             data = self.http.json('POST', '/login', body=body, idempotent=True)
-        except AuthError:
-            raise
         except ApiError as err:
             if err.code == HTML_PAGE:
                 raise
@@ -281,8 +264,6 @@ class HorizonAdapter(base.ProviderAdapter):
             self._login()
         try:
             resp = self.http.request(method, path, sign=self._sign, on_unauthorized=self._on_unauthorized, **kwargs)
-        except AuthError:
-            raise
         except ApiError as err:
             if err.status == 401:
                 raise AuthError('Horizon refused a fresh access token for %s %s (HTTP 401): %s. %s'
@@ -372,11 +353,11 @@ class HorizonAdapter(base.ProviderAdapter):
 
     def list_desktops(self, pool_ids=None, desktop_ids=None):
         if pool_ids is not None:
-            pool_ids = _unique(pool_ids)
+            pool_ids = unique(pool_ids)
             if not pool_ids:
                 return []
         if desktop_ids is not None:
-            desktop_ids = _unique(desktop_ids)
+            desktop_ids = unique(desktop_ids)
             if not desktop_ids:
                 return []
         if desktop_ids is not None:
@@ -436,7 +417,7 @@ class HorizonAdapter(base.ProviderAdapter):
     # ------------------------------------------------------------------ maintenance
     @staticmethod
     def item_failures(ids, results, what='machine'):
-        """``{id: message}`` of the ids whose ``BulkItemResponseInfo`` is not a 2xx (or missing)."""
+        """``{id: Failure}`` of the ids whose ``BulkItemResponseInfo`` is not a 2xx (or missing)."""
         by_id = {}
         for item in results if isinstance(results, list) else []:
             if isinstance(item, dict) and item.get('id') is not None:
@@ -445,7 +426,8 @@ class HorizonAdapter(base.ProviderAdapter):
         for item_id in ids:
             item = by_id.get(item_id)
             if item is None:
-                failures[item_id] = 'Horizon returned no result for this %s; its state is unknown.' % what
+                failures[item_id] = Failure('Horizon returned no result for this %s; its state is unknown.' % what,
+                                            unknown=True)
                 continue
             status = item.get('status_code')
             if isinstance(status, int) and 200 <= status < 300:
@@ -458,11 +440,11 @@ class HorizonAdapter(base.ProviderAdapter):
                 text = '; '.join(str(m) for m in item['error_messages'])
             else:
                 text = 'failed'
-            failures[item_id] = 'HTTP %s: %s' % (status, text)
+            failures[item_id] = Failure('HTTP %s: %s' % (status, text))
         return failures
 
     def set_maintenance(self, desktop_ids, enabled, enforce=False):
-        ids = _unique(desktop_ids)
+        ids = unique(desktop_ids)
         path = '/inventory/v1/machines/action/%s' % ('enter-maintenance' if enabled else 'exit-maintenance')
         query = {'enforce': True} if enabled and enforce else None
 
@@ -472,36 +454,7 @@ class HorizonAdapter(base.ProviderAdapter):
 
         # A machine already in the target state makes Horizon refuse the whole request (HTTP 400,
         # nothing applied): split such a batch to find it and let the others through.
-        return base.isolate_failures(ids, call, self.action_batch_size, reject_statuses=(400,))
-
-    # ------------------------------------------------------------------ batches
-    def _batches(self, ids, batch_size, call):
-        """Run ``call(batch)`` (which returns ``{id: message}`` of per-id failures) over ``ids`` in batches.
-
-        A batch that fails as a whole (refused, still throttled after the retries, 5xx or lost
-        connection on a write, which the transport never re-sends) marks exactly its ids as failed
-        with the reason; the other batches still go. An authentication error before anything was sent
-        is raised as is (it concerns every id); after that it only fails the rest.
-        """
-        failures = {}
-        sent = False
-        for batch in chunks(ids, batch_size):
-            try:
-                result = call(batch)
-            except (ApiError, TransportError) as err:
-                if isinstance(err, AuthError) and not sent:
-                    raise
-                reason = err.msg
-                if getattr(err, 'maybe_applied', False):
-                    reason += (' The request may have reached Horizon; it was not re-sent, so its outcome is '
-                               'unknown: check it before running again.')
-                if isinstance(err, TransportError) or err.throttle or err.maybe_applied or (err.status or 0) >= 500:
-                    reason = base.CallFailure(reason)
-                failures.update((i, reason) for i in batch)
-                continue
-            sent = True
-            failures.update(result or {})
-        return failures
+        return base.run_batches(ids, call, self.action_batch_size, split_statuses=(400,))
 
     # ------------------------------------------------------------------ power
     def _body_form(self):
@@ -517,7 +470,7 @@ class HorizonAdapter(base.ProviderAdapter):
         Returns ``(failures, [])``: Horizon machine actions have no jobs; the machines are followed by
         re-reading them. ``force`` on shutdown sets ``forceOperation`` (2412 and later).
         """
-        ids = _unique(desktop_ids)
+        ids = unique(desktop_ids)
         if action == 'restart':
             verb = 'reset' if force else 'restart'
         elif action == 'stop':
@@ -549,17 +502,18 @@ class HorizonAdapter(base.ProviderAdapter):
             except ApiError as err:
                 # Version unknown: a whole-request 400 on the object form (nothing applied) means an
                 # older server that wants the bare array.
-                if form is not None or err.status != 400 or err.maybe_applied or isinstance(err, AuthError):
+                if form is not None or err.status != 400 or err.maybe_applied:
                     raise
                 data = self._api('POST', path, body=body_of(batch, 'array'), idempotent=False)[0]
             failures = self.item_failures(batch, data)
             if verb != 'reset':
-                for mid, text in failures.items():
-                    if 'session' in text.lower():
-                        failures[mid] = text + SESSIONS_HINT
+                for mid, why in failures.items():
+                    if 'session' in why.msg.lower():
+                        failures[mid] = Failure(why.msg + SESSIONS_HINT, unknown=why.unknown)
             return failures
 
-        return self._batches(ids, self.action_batch_size, call), []
+        # Horizon answers per id: a whole-request refusal is not split (it is not caused by one id).
+        return base.run_batches(ids, call, self.action_batch_size, split_statuses=()), []
 
     def get_job(self, job_id):
         raise NotImplementedError('Horizon machine actions have no jobs.')
@@ -573,7 +527,7 @@ class HorizonAdapter(base.ProviderAdapter):
         pools, plus a page per 1000 sessions of those pools, priced with the pool sizes learnt from an
         earlier listing of the whole pool, or else with the number of given desktops of the pool.
         """
-        machine_ids = _unique(d['id'] for d in desktops)
+        machine_ids = unique(d['id'] for d in desktops)
         by_machine = [or_filter('machine_id', c) for c in chunks(machine_ids, self.filter_chunk)]
         if any(not d.get('pool') for d in desktops):
             return by_machine
@@ -636,14 +590,14 @@ class HorizonAdapter(base.ProviderAdapter):
         kind = str(message_type or 'info').upper()
         if kind not in MESSAGE_TYPES:
             raise ConfigError('message_type %r is not one Horizon takes (%s).' % (message_type, ', '.join(MESSAGE_TYPES)))
-        ids = _unique(s['session_id'] for s in sessions if s.get('session_id'))
+        ids = unique(s['session_id'] for s in sessions if s.get('session_id'))
 
         def call(batch):
             body = {'message': message, 'message_type': kind, 'session_ids': batch}
             data = self._api('POST', SESSIONS_PATH + '/action/send-message', body=body, idempotent=False)[0]
             return self.item_failures(batch, data, what='session')
 
-        failures = self._batches(ids, SESSION_BATCH, call)
+        failures = base.run_batches(ids, call, SESSION_BATCH, split_statuses=())
         return dict((i, failures.get(i)) for i in ids)
 
     def check_logoff_options(self, force=False, message=None):
@@ -653,12 +607,12 @@ class HorizonAdapter(base.ProviderAdapter):
     def logoff(self, sessions, force=False, message=None):
         """``sessions/action/logoff?forced=...`` with every session id (up to :data:`SESSION_BATCH` per call)."""
         self.check_logoff_options(force, message)
-        ids = _unique(s['session_id'] for s in sessions if s.get('session_id'))
+        ids = unique(s['session_id'] for s in sessions if s.get('session_id'))
 
         def call(batch):
             data = self._api('POST', SESSIONS_PATH + '/action/logoff', query={'forced': bool(force)}, body=batch,
                              idempotent=False)[0]
             return self.item_failures(batch, data, what='session')
 
-        failures = self._batches(ids, SESSION_BATCH, call)
+        failures = base.run_batches(ids, call, SESSION_BATCH, split_statuses=())
         return dict((i, failures.get(i)) for i in ids)

@@ -33,7 +33,8 @@ import os
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, TransportError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import (
+    CALL_ERRORS, ApiError, AuthError, ConfigError, Failure, refused_before_applied)
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     POWERED_OFF,
     POWERED_ON,
@@ -42,8 +43,8 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     UNKNOWN,
     ProviderAdapter,
     desktop,
-    isolate_failures,
     pool,
+    run_batches,
     session,
 )
 from ansible_collections.vdi.fleet.plugins.module_utils.signing.huawei import (
@@ -51,7 +52,8 @@ from ansible_collections.vdi.fleet.plugins.module_utils.signing.huawei import (
     IamTokenAuth,
     SdkHmacSigner,
 )
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import HttpClient, Poller, chunks, header, json_or_none, retry_after_of
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import (
+    HttpClient, Poller, chunks, follow, header, json_or_none, retry_after_of, unique)
 
 DEFAULT_ENDPOINT = 'https://workspace.%s.myhuaweicloud.com'
 IAM_ENDPOINT_ENV = 'HUAWEICLOUD_SDK_IAM_ENDPOINT'
@@ -114,16 +116,6 @@ def power_state(status, task_status):
     return POWER_STATES.get(status or '', UNKNOWN)
 
 
-def _unique(items):
-    seen = set()
-    out = []
-    for item in items or []:
-        if item not in seen:
-            seen.add(item)
-            out.append(item)
-    return out
-
-
 def _error_fields(data):
     """(code, message) of a Huawei error body: error_code/error_msg, errorCode/errorMsg, code/message, or nested."""
     if not isinstance(data, dict):
@@ -142,12 +134,22 @@ def _error_fields(data):
 
 class HuaweiAdapter(ProviderAdapter):
     name = 'huaweicloud'
+    connection_options = ('endpoint', 'region', 'project_id', 'access_key', 'secret_key', 'security_token',
+                          'username', 'password', 'domain')
+    vendor_env = {
+        'access_key': ('HUAWEICLOUD_SDK_AK',),
+        'secret_key': ('HUAWEICLOUD_SDK_SK',),
+        'project_id': ('HUAWEICLOUD_SDK_PROJECT_ID',),
+        'security_token': ('HUAWEICLOUD_SDK_SECURITY_TOKEN',),
+    }
     list_page_size = PAGE_SIZE
     action_batch_size = MAINTENANCE_BATCH
     #: seconds to wait after a throttling answer without Retry-After (tests lower it)
     throttle_wait = THROTTLE_WAIT
     message_limit = MESSAGE_LIMIT
     message_timeout = MESSAGE_TIMEOUT
+    #: BatchLogoffDesktops shows a notice to the users before the logoff
+    logoff_message_supported = True
     #: ``poller_factory(timeout)`` -> transport.Poller used to follow notification jobs (tests inject one)
     poller_factory = None
 
@@ -165,26 +167,20 @@ class HuaweiAdapter(ProviderAdapter):
         username, password, domain = params.get('username'), params.get('password'), params.get('domain')
         if (access_key or secret_key) and (username or password):
             raise ConfigError('Give either access_key/secret_key or username/password/domain for huaweicloud, not both.')
-        if access_key or secret_key:
-            if not (access_key and secret_key):
-                raise ConfigError('huaweicloud AK/SK authentication needs both access_key and secret_key.')
+        if access_key or secret_key or not (username or password):
+            self.require(params, ('access_key', 'secret_key'))
             if not self.project_id and not self.region:
                 raise ConfigError('huaweicloud needs region (or project_id) to find the project of the desktops.')
             self.auth_mode = 'aksk'
             self._signer = SdkHmacSigner(access_key, secret_key, self._host, project_id=self.project_id,
                                          security_token=params.get('security_token') or None)
-        elif username or password:
-            missing = [k for k, v in (('username', username), ('password', password), ('domain', domain)) if not v]
-            if missing:
-                raise ConfigError('huaweicloud password authentication needs username, password and domain (the '
-                                  'account name); missing: %s.' % ', '.join(missing))
+        else:
+            self.require(params, ('username', 'password', 'domain'))
             if not self.project_id and not self.region:
                 raise ConfigError('huaweicloud needs region (or project_id) to scope the IAM token.')
             self.auth_mode = 'password'
             self._token = IamTokenAuth(self._iam_client(), username, password, domain, region=self.region,
                                        project_id=self.project_id)
-        else:
-            raise ConfigError('huaweicloud needs access_key and secret_key, or username, password and domain.')
 
     def default_endpoint(self):
         if not self.region:
@@ -287,8 +283,6 @@ class HuaweiAdapter(ProviderAdapter):
         else:
             try:
                 self._token.token()
-            except AuthError:
-                raise
             except ApiError as err:
                 if err.throttle or err.status not in (400, 404):
                     raise
@@ -336,12 +330,12 @@ class HuaweiAdapter(ProviderAdapter):
     def list_desktops(self, pool_ids=None, desktop_ids=None):
         base = {}
         if pool_ids is not None:
-            pool_ids = _unique(pool_ids)
+            pool_ids = unique(pool_ids)
             if not pool_ids:
                 return []
             base['pool_id'] = ','.join(pool_ids)
         if desktop_ids is not None:
-            desktop_ids = _unique(desktop_ids)
+            desktop_ids = unique(desktop_ids)
             if not desktop_ids:
                 return []
             records = []
@@ -396,7 +390,7 @@ class HuaweiAdapter(ProviderAdapter):
             records = []
             rest = set(by_id)
             if pool_ids:
-                for rec in self.list_desktops(pool_ids=_unique(pool_ids)):
+                for rec in self.list_desktops(pool_ids=unique(pool_ids)):
                     if rec['id'] in rest:
                         rest.discard(rec['id'])
                         records.append(rec)
@@ -420,7 +414,7 @@ class HuaweiAdapter(ProviderAdapter):
                        write=True)
             return {}
 
-        return isolate_failures(_unique(desktop_ids), call, MAINTENANCE_BATCH, self.item_reject_statuses)
+        return run_batches(unique(desktop_ids), call, MAINTENANCE_BATCH)
 
     # ------------------------------------------------------------------ power
     def power(self, desktop_ids, action, force=False):
@@ -441,8 +435,7 @@ class HuaweiAdapter(ProviderAdapter):
                                                             item.get('error_msg') or 'refused')
             return refused
 
-        failures = isolate_failures(_unique(desktop_ids), call, ACTION_BATCH, self.item_reject_statuses)
-        return failures, jobs
+        return run_batches(unique(desktop_ids), call, ACTION_BATCH), jobs
 
     def pool_power(self, pool_id, action, force=False):
         """ExecuteDesktopPoolAction: one call for the whole pool, followed through its job."""
@@ -495,31 +488,41 @@ class HuaweiAdapter(ProviderAdapter):
                           write=True) or {}
         return data.get('job_id')
 
-    def _follow_jobs(self, jobs):
-        """Follow notification jobs until they end or :attr:`message_timeout` passes.
+    def _job_outcomes(self, jobs):
+        """``{desktop_id: Failure}`` of the desktops of notification ``jobs`` (``[(job_id, desktop_ids)]``) that
+        were not confirmed delivered: a failed sub-job, a failed job, or no end within :attr:`message_timeout`
+        seconds (the job's status reads are repeated with backoff; the send itself never is)."""
+        infos, unfinished = follow((job_id for job_id, _batch in jobs if job_id), self.get_job,
+                                   self._poller(self.message_timeout),
+                                   finished=lambda _job, info: info['status'] != 'pending')
+        failures = {}
+        for job_id, batch in jobs:
+            if not job_id:
+                continue  # accepted without a job to follow: nothing more to learn
+            info = infos.get(job_id)
+            for did in batch:
+                if job_id in unfinished:
+                    why = unfinished[job_id]
+                    failures[did] = Failure('notification job %s was accepted but %s; delivery not confirmed'
+                                            % (job_id, 'its status could not be read (%s)' % why if why else
+                                               'it was still running after %ss' % self.message_timeout), unknown=True)
+                elif did in info['failures']:
+                    failures[did] = Failure(info['failures'][did])
+                elif info['status'] == 'failed':
+                    failures[did] = Failure(info['message'] or 'notification job %s failed' % job_id)
+        return failures
 
-        Returns ``{job_id: get_job info}`` for the jobs that ended and ``{job_id: error}`` for the jobs whose
-        status could not be read (the send itself is never repeated).
-        """
-        infos, unreadable = {}, {}
-        pending = _unique(job_id for job_id, _batch in jobs if job_id)
-
-        def finished():
-            for job_id in list(pending):
-                try:
-                    info = self.get_job(job_id)
-                except (ApiError, TransportError) as err:
-                    unreadable[job_id] = err.msg
-                    pending.remove(job_id)
-                    continue
-                if info['status'] != 'pending':
-                    infos[job_id] = info
-                    pending.remove(job_id)
-            return not pending
-
-        if pending:
-            self._poller(self.message_timeout).run(finished)
-        return infos, unreadable
+    def _notify_pool(self, pool_id, message, covered, failures, jobs):
+        """SendDesktopPoolNotifications for the ``covered`` desktops of a whole pool; False when the pool call
+        was refused before anything was applied, so that the desktop calls cover them instead."""
+        try:
+            jobs.append((self._send_pool_notification(pool_id, message), covered))
+        except CALL_ERRORS as err:
+            if refused_before_applied(err, range(400, 500)):
+                # unknown pool, no permission for the pool call, API not published: nothing was sent
+                return False
+            failures.update((did, Failure.of(err)) for did in covered)
+        return True
 
     def send_message(self, sessions, message, message_type='info', title=None, options=None):
         """Send a desktop notification (Workspace has no type or title), then follow each job.
@@ -533,34 +536,16 @@ class HuaweiAdapter(ProviderAdapter):
         reached the server (writes are not retried on 5xx or lost connections; a throttling answer,
         which the gateway did not process, is).
         """
-        options = options or {}
-        by_desktop, pool_of = {}, {}
-        for s in sessions:
-            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
-            pool_of.setdefault(s['desktop_id'], s.get('pool'))
-        failures = {}
-        jobs = []
-        singles = list(by_desktop)
-        whole_pool = options.get('whole_pool') or {}
+        by_desktop = _sessions_by_desktop(sessions)
+        pool_of = dict((s['desktop_id'], s.get('pool')) for s in sessions)
+        whole_pool = (options or {}).get('whole_pool') or {}
         pool_id = whole_pool.get('id') if isinstance(whole_pool, dict) else None
-        covered = [did for did in singles if pool_id and pool_of.get(did) == pool_id]
-        if covered:
-            in_pool = set(covered)
-            outside = [did for did in singles if did not in in_pool]
-            try:
-                jobs.append((self._send_pool_notification(pool_id, message), covered))
-                singles = outside
-            except AuthError:
-                raise
-            except ApiError as err:
-                if err.throttle or err.maybe_applied or not 400 <= (err.status or 0) < 500:
-                    failures.update((did, err.msg) for did in covered)
-                    singles = outside
-                # else: refused before anything was applied (unknown pool, no permission for the pool
-                # call, API not published): the desktop calls below cover these desktops instead
-            except TransportError as err:
-                failures.update((did, err.msg) for did in covered)
-                singles = outside
+        covered = [did for did in by_desktop if pool_id and pool_of.get(did) == pool_id]
+        failures, jobs = {}, []
+        if covered and self._notify_pool(pool_id, message, covered, failures, jobs):
+            singles = [did for did in by_desktop if did not in set(covered)]
+        else:
+            singles = list(by_desktop)
 
         def send(batch):
             data = self._call('POST', '/desktops/notifications', body={'desktop_ids': batch, 'notifications': message},
@@ -568,28 +553,9 @@ class HuaweiAdapter(ProviderAdapter):
             jobs.append((data.get('job_id'), batch))
 
         if singles:
-            failures.update(isolate_failures(singles, send, NOTIFY_BATCH, self.item_reject_statuses))
-        infos, unreadable = self._follow_jobs(jobs)
-        for job_id, batch in jobs:
-            if not job_id:
-                continue  # accepted without a job to follow: nothing more to learn
-            info = infos.get(job_id)
-            for did in batch:
-                if job_id in unreadable:
-                    failures[did] = ('notification job %s was accepted but its status could not be read (%s); '
-                                     'delivery not confirmed' % (job_id, unreadable[job_id]))
-                elif info is None:
-                    failures[did] = ('notification job %s still running after %ss; delivery not confirmed'
-                                     % (job_id, self.message_timeout))
-                elif did in info['failures']:
-                    failures[did] = info['failures'][did]
-                elif info['status'] == 'failed':
-                    failures[did] = info['message'] or 'notification job %s failed' % job_id
-        outcome = {}
-        for did, sids in by_desktop.items():
-            for sid in sids:
-                outcome[sid] = failures.get(did)
-        return outcome
+            failures.update(run_batches(singles, send, NOTIFY_BATCH))
+        failures.update(self._job_outcomes(jobs))
+        return _per_session(by_desktop, failures)
 
     def check_logoff_options(self, force=False, message=None):
         """BatchLogoffDesktops shows ``message`` to the users; it must be non-blank and within :attr:`message_limit`."""
@@ -606,9 +572,7 @@ class HuaweiAdapter(ProviderAdapter):
 
         Workspace has no gentle logoff, so ``force`` changes nothing.
         """
-        by_desktop = {}
-        for s in sessions:
-            by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
+        by_desktop = _sessions_by_desktop(sessions)
 
         def send(batch):
             body = {'desktop_ids': batch}
@@ -616,9 +580,17 @@ class HuaweiAdapter(ProviderAdapter):
                 body['message'] = message
             self._call('POST', '/desktops/logoff', body=body, write=True)
 
-        failures = isolate_failures(list(by_desktop), send, NOTIFY_BATCH, self.item_reject_statuses)
-        outcome = {}
-        for did, sids in by_desktop.items():
-            for sid in sids:
-                outcome[sid] = failures.get(did)
-        return outcome
+        return _per_session(by_desktop, run_batches(list(by_desktop), send, NOTIFY_BATCH))
+
+
+def _sessions_by_desktop(sessions):
+    """``{desktop_id: [session ids]}``: Workspace acts on desktops, every session of one shares its outcome."""
+    by_desktop = {}
+    for s in sessions:
+        by_desktop.setdefault(s['desktop_id'], []).append(s['session_id'])
+    return by_desktop
+
+
+def _per_session(by_desktop, failures):
+    """``{session_id: None or Failure}`` from the outcome of each session's desktop."""
+    return dict((sid, failures.get(did)) for did, sids in by_desktop.items() for sid in sids)

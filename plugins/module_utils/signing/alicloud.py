@@ -26,20 +26,12 @@ import hmac
 import time
 import uuid
 
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import rfc3986
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import rfc3986, set_header as _set, text as _text
 
 ALGORITHM = 'ACS3-HMAC-SHA256'
 ECD_API_VERSION = '2020-09-30'
 DATE_FORMAT = '%Y-%m-%dT%H:%M:%SZ'
 EMPTY_SHA256 = hashlib.sha256(b'').hexdigest()
-
-
-def _text(value):
-    if isinstance(value, bool):
-        return 'true' if value else 'false'
-    if isinstance(value, bytes):
-        return value.decode('utf-8')
-    return u'%s' % (value,)
 
 
 def flatten_params(params):
@@ -177,11 +169,3 @@ class AcsV3Signer:
         headers['Authorization'] = authorization(self.access_key, self._secret, method, path, pairs, headers,
                                                  names, payload_hash)
         return headers
-
-
-def _set(headers, name, value):
-    """Set a header by lower-case name, replacing any spelling of it already there."""
-    for key in list(headers):
-        if key.lower() == name:
-            del headers[key]
-    headers[name] = value

@@ -41,7 +41,8 @@ import time
 from ansible.module_utils.six.moves.urllib.parse import unquote
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import encode_query, header, rfc3986
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import (
+    encode_query, header, header_value, rfc3986, set_header as _set, text as _text)
 
 ALGORITHM = 'SDK-HMAC-SHA256'
 DATE_FORMAT = '%Y%m%dT%H%M%SZ'
@@ -61,12 +62,6 @@ IAM_PROJECTS_PATH = '/v3/projects'
 #: A cached token is renewed when it has less than this many seconds left (Huawei: "using a token
 #: that will soon expire may cause API calling failures").
 TOKEN_RENEW_MARGIN = 900.0
-
-
-def _text(value):
-    if isinstance(value, bytes):
-        return value.decode('utf-8')
-    return u'%s' % (value,)
 
 
 # --------------------------------------------------------------------------- canonical parts
@@ -134,21 +129,6 @@ def signature(secret_key, to_sign):
 
 def authorization_value(access_key, names, sig):
     return '%s Access=%s, SignedHeaders=%s, Signature=%s' % (ALGORITHM, access_key, ';'.join(names), sig)
-
-
-def header_value(headers, name):
-    for key, value in headers.items():
-        if key.lower() == name.lower():
-            return value
-    return None
-
-
-def _set(headers, name, value):
-    """Set a header, replacing any other spelling of the same name."""
-    for key in list(headers):
-        if key.lower() == name.lower():
-            del headers[key]
-    headers[name] = value
 
 
 # --------------------------------------------------------------------------- AK/SK

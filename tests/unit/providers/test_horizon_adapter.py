@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
 import requests
 
 from conftest import SimControl  # pylint: disable=import-error
@@ -13,10 +15,10 @@ import horizon as hzsim  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import CallFailure
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.horizon import (
     HorizonAdapter, or_filter, release_of, version_tuple)
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy, retry_after_of
 
 LIFETIME = 1800.0
 
@@ -212,6 +214,7 @@ def test_per_id_failure_and_unknown_id_only_for_that_id(ctl, make):
     unknown = '11111111-2222-4333-8444-555555555555'
     ctl.faults([{'kind': 'perid', 'ids': [ids[2]], 'ops': ['enter_maintenance']}])
     failures = make().set_maintenance(ids + [unknown], True)
+    raw_failures, failures = failures, texts(failures)
     assert set(failures) == {ids[2], unknown}
     assert 'inventory.machine.not.found' in failures[unknown] and '404' in failures[unknown]
     assert hzsim.PERID_FAULT[1] in failures[ids[2]]
@@ -224,6 +227,7 @@ def test_whole_request_400_is_isolated(ctl, make):
     ids = [d['id'] for d in ctl.state()['desktops']][:8]
     ctl.patch(ids[5], maintenance=True)  # someone else got there first
     failures = make().set_maintenance(ids, True)
+    raw_failures, failures = failures, texts(failures)
     assert list(failures) == [ids[5]] and 'inventory.machine.state.invalid' in failures[ids[5]]
     assert all(d['maintenance'] for d in ctl.state()['desktops'] if d['id'] in ids)
     assert ops(ctl)['enter_maintenance'] <= 1 + 2 * 3  # halving 8 ids: about 2 * log2(8) extra calls
@@ -234,6 +238,7 @@ def test_held_machine_and_enforce(ctl, make):
     ctl.patch(ids[1], extra={'held': True})
     adapter = make()
     failures = adapter.set_maintenance(ids, True)
+    raw_failures, failures = failures, texts(failures)
     assert list(failures) == [ids[1]] and 'inventory.machine.held' in failures[ids[1]]
     assert adapter.set_maintenance([ids[1]], True, enforce=True) == {}
     assert all(state_by_id(ctl)[i]['maintenance'] for i in ids)
@@ -248,7 +253,8 @@ def test_item_failures_parsing():
         {'id': 'd', 'status_code': 204},
     ]
     got = HorizonAdapter.item_failures(['a', 'b', 'c', 'd', 'e'], results)
-    assert got == {'b': 'HTTP 404: gone (inventory.machine.not.found)', 'c': 'HTTP 400: Entity does not exist.',
+    assert unknown(got) == {'e'}  # no result: the outcome of that machine is not known
+    assert texts(got) == {'b': 'HTTP 404: gone (inventory.machine.not.found)', 'c': 'HTTP 400: Entity does not exist.',
                    'e': 'Horizon returned no result for this machine; its state is unknown.'}
 
 
@@ -361,7 +367,8 @@ def test_5xx_on_enter_maintenance_not_retried(ctl, make, phase):
     ids = [d['id'] for d in ctl.state()['desktops']][:4]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['enter_maintenance'], 'count': 1, 'phase': phase}])
     failures = make().set_maintenance(ids, True)
-    assert set(failures) == set(ids) and all(isinstance(m, CallFailure) and 'HTTP 500' in m for m in failures.values())
+    raw_failures, failures = failures, texts(failures)
+    assert set(failures) == set(ids) and all('HTTP 500' in m for m in failures.values())
     assert ops(ctl)['enter_maintenance'] == 1
     applied = [state_by_id(ctl)[i]['maintenance'] for i in ids]
     assert applied == [phase == 'after'] * 4
@@ -408,7 +415,9 @@ def test_classify_error_shapes():
     err = classify(429, {'status': 'TOO_MANY_REQUESTS', 'timestamp': 1, 'errors': [
         {'error_key': 'common.api-throttle-limit.exceeded.error', 'error_message': 'slow down'}]},
         headers={'X-Rate-Limit-Retry-After-Seconds': '3'})
-    assert err.throttle and err.retry_after == 3.0 and err.code == 'common.api-throttle-limit.exceeded.error'
+    assert err.throttle and err.code == 'common.api-throttle-limit.exceeded.error'
+    # the delay Horizon asks for is read once, by the transport, for every provider
+    assert retry_after_of(fake_response(429, {}, headers={'X-Rate-Limit-Retry-After-Seconds': '3'})) == 3.0
     err = classify(400, {'error_messages': ['Entity does not exist.', 'Property is mandatory.']})
     assert err.message == 'Entity does not exist.; Property is mandatory.' and not err.throttle
     err = classify(404, {'error_key': 'inventory.machine.not.found', 'error_message': 'no machine'})
