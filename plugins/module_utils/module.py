@@ -113,8 +113,9 @@ class VdiFleetModule:
         self.close()
         self.module.exit_json(**result)
 
-    def exit_desktops(self, entries, diff=None, what='desktops', summary=None, **extra):
-        """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed.
+    def exit_desktops(self, entries, diff=None, what='desktops', summary=None, fail_on_error=None, **extra):
+        """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed
+        (unless ``fail_on_error``, default the module option, is false).
 
         The entries returned follow the ``result`` option; ``summary`` always counts all of them.
         """
@@ -124,7 +125,9 @@ class VdiFleetModule:
         if diff is not None and self.module._diff:
             result['diff'] = diff
         failed = [e for e in entries if e['failed']]
-        if failed and self.params.get('fail_on_error', True):
+        if fail_on_error is None:
+            fail_on_error = self.params.get('fail_on_error', True)
+        if failed and fail_on_error:
             names = ', '.join('%s (%s)' % (_label(e), e['msg']) for e in failed[:5])
             more = ' and %d more' % (len(failed) - 5) if len(failed) > 5 else ''
             self.module.fail_json(msg='%d of %d %s failed: %s%s' % (len(failed), len(entries), what, names, more),
