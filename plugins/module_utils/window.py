@@ -188,6 +188,7 @@ def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, loc
         if resumed is not None:
             return resumed
     data = _new_plan(adapter, opts, pools, found, run, locks, report_path, check_mode, desktops)
+    data['learned'] = adapter.learned()
     journal = jr.Journal(path, data)
     journal.save()
     return journal
@@ -269,6 +270,7 @@ class Window:
             raise ConfigError('The window in %s runs against %s at %s, not %s at %s: give every phase the same '
                               'connection.' % (journal.path, journal.data['provider'], journal.data['endpoint'],
                                                adapter.name, adapter.endpoint))
+        adapter.learn(journal.data.get('learned'))
         run = jr.current_run()
         if not check_mode and journal.data['run']['id'] != run['id']:
             raise ConfigError('The window in %s belongs to run %s, not to this one (%s). Plan it again (a new plan '
@@ -304,8 +306,19 @@ class Window:
     def wave_state(self, slot):
         return self.data['waves'].setdefault(str(slot), {'members': [], 'active': [], 'marks': [], 'left': {}})
 
-    def selection(self, ids):
-        return svc.Selection([], [], {'desktop_ids': list(ids)})
+    def selection(self, ids, records=()):
+        """The selection of ``records`` (of ``ids``), with the scope that reads ``ids`` back with the fewest
+        requests: their pool's listing when they are all of one pool and it takes fewer pages than asking by id,
+        else by id."""
+        ids = list(ids)
+        pools = set(self.rec(i)['pool'] for i in ids)
+        if len(pools) == 1:
+            pool = self.pool(pools.pop())
+            by_pool = -(-pool['size'] // self.adapter.list_page_size)
+            by_id = -(-len(ids) // self.adapter.ids_per_listing)
+            if by_pool < by_id:
+                return svc.Selection(list(records), [], {'pool_ids': [pool['id']]})
+        return svc.Selection(list(records), [], {'desktop_ids': ids})
 
     def read(self, ids):
         """Fresh records of ``ids`` (a read: asked again with backoff while it fails, up to READ_PATIENCE)."""
@@ -325,8 +338,8 @@ class Window:
         return found
 
     def save(self):
-        if self.journal.path:
-            self.journal.save()
+        self.data['learned'] = self.adapter.learned()
+        self.journal.save()
 
     # ------------------------------------------------------------------ taking a wave
     def take(self, slot, desktops=None):
@@ -410,7 +423,7 @@ class Window:
     def enter_maintenance(self, state, ids, current):
         if not ids:
             return []
-        sel = svc.Selection([current[i] for i in ids], [], {'desktop_ids': ids})
+        sel = self.selection(ids, [current[i] for i in ids])
         entries = svc.ensure_maintenance(self.adapter, sel, True, check_mode=self.check_mode)
         self.step_entries('maintenance', entries)
         active = []
@@ -433,7 +446,7 @@ class Window:
             self.leave(state, asleep, 'power_on', svc.SKIPPED, 'not patched: the desktop is %s and %s cannot power '
                        'desktops on through its API' % (current[asleep[0]]['power_state'], self.adapter.name))
             return [i for i in active if i not in asleep]
-        sel = svc.Selection([current[i] for i in asleep], [], {'desktop_ids': asleep})
+        sel = self.selection(asleep, [current[i] for i in asleep])
         entries, _jobs = svc.ensure_power(self.adapter, sel, POWERED_ON, check_mode=self.check_mode,
                                           wait_timeout=self.opts['restart_timeout'],
                                           poller_factory=self.poller_factory)
@@ -608,7 +621,7 @@ class Window:
         if records is None:
             return [svc.result_entry(self.rec(i), False, True, 'could not be read before the %s' % state, None, None,
                                      outcome=svc.UNKNOWN) for i in ids]
-        sel = svc.Selection([records[i] for i in ids if i in records], [], {'desktop_ids': ids})
+        sel = self.selection(ids, [records[i] for i in ids if i in records])
         entries, _jobs = svc.ensure_power(self.adapter, sel, state, force=force, check_mode=self.check_mode,
                                           wait_timeout=self.opts['restart_timeout'],
                                           poller_factory=self.poller_factory)
@@ -668,7 +681,7 @@ class Window:
             return
         # they entered maintenance in this wave (or were found in it): the release asks for all of them and reads
         # the outcome back, so no read is needed before
-        sel = svc.Selection([dict(self.rec(i), maintenance=True) for i in ids], [], {'desktop_ids': ids})
+        sel = self.selection(ids, [dict(self.rec(i), maintenance=True) for i in ids])
         self.step_entries('release', svc.ensure_maintenance(self.adapter, sel, False, check_mode=self.check_mode))
 
     def check_budget(self):
@@ -776,9 +789,66 @@ class Window:
 
 
 def backoff(timeout, cap=15.0):
-    """The engine's poller: checks at 1 s, then 1.6 times longer each time, up to ``cap`` seconds apart."""
-    return Poller(timeout, initial=1.0, factor=1.6, cap=cap)
+    """The engine's poller: checks at once, then after 0.25 s, twice as long each time, up to ``cap`` seconds apart
+    (a short first wait costs a read or two; a long one costs every wave its length)."""
+    return Poller(timeout, initial=0.25, factor=2.0, cap=cap)
 
 
 def _json(data):
     return json.dumps(data, indent=2, sort_keys=True)
+
+
+# ---------------------------------------------------------------------------------------------- slices
+
+
+def stats_of(report):
+    """What a window publishes with ``set_stats``: the summary and the names of the quarantined and failed desktops."""
+    records = report['desktops']
+    return {'summary': report['summary'],
+            'quarantined': [r.get('name') or r['id'] for r in records if r.get('status') == 'quarantined'],
+            'failed': [r.get('name') or r['id'] for r in records if r.get('status') == 'failed']}
+
+
+def merge_reports(reports, path=None):
+    """One report from the reports of the slices of a window (AWX job slicing, or disjoint ``--limit`` runs).
+
+    Every desktop must be in one slice only (ConfigError naming the ones that are not); the summary counts
+    the statuses again, and ``slices`` says how many reports were merged.
+    """
+    records, seen, twice = [], {}, []
+    for n, report in enumerate(reports or []):
+        for rec in (report or {}).get('desktops') or []:
+            if rec['id'] in seen:
+                twice.append('%s (slices %d and %d)' % (rec.get('name') or rec['id'], seen[rec['id']], n + 1))
+                continue
+            seen[rec['id']] = n + 1
+            records.append(rec)
+    if twice:
+        raise ConfigError('%d desktop(s) are in more than one slice report: %s. Slices must be disjoint.'
+                          % (len(twice), ', '.join(twice[:5])))
+    summaries = [(r or {}).get('summary') or {} for r in reports or []]
+    count = dict((s, sum(1 for r in records if r.get('status') == s)) for s in STATUSES)
+    warnings = dict((k, sum((s.get('warnings') or {}).get(k, 0) for s in summaries)) for k in ('delivered', 'failed'))
+    summary = dict(count, desktops=len(records), slices=len(summaries), warnings=warnings,
+                   pools=len(set(r.get('pool') for r in records)),
+                   waves=max([s.get('waves', 0) for s in summaries] or [0]),
+                   check_mode=any(s.get('check_mode') for s in summaries),
+                   stopped_early=any(s.get('stopped_early') for s in summaries), report=path)
+    records.sort(key=lambda r: (r.get('pool') or '', r.get('wave') or 1 << 30, r.get('name') or '', r['id']))
+    merged = {'summary': summary, 'desktops': records}
+    merged['stats'] = stats_of(merged)
+    return merged
+
+
+def wave_groups(groups, prefix='vdi_wave_'):
+    """The inventory's wave groups (``vdi_wave_1``, ``vdi_wave_2``...) in wave order."""
+    found = []
+    for name in groups or {}:
+        if name.startswith(prefix) and name[len(prefix):].isdigit():
+            found.append((int(name[len(prefix):]), name))
+    return [name for _n, name in sorted(found)]
+
+
+def wave_batches(groups, prefix='vdi_wave_'):
+    """The play's ``serial`` for the rolling mode: the size of each wave group, in wave order (empty ones left out)."""
+    return [len(groups[name]) for name in wave_groups(groups, prefix) if groups[name]]

@@ -85,7 +85,7 @@ desktops:
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.journal import Journal, journal_path
 from ansible_collections.vdi.fleet.plugins.module_utils.module import VdiFleetModule
-from ansible_collections.vdi.fleet.plugins.module_utils.window import Window
+from ansible_collections.vdi.fleet.plugins.module_utils.window import Window, stats_of
 
 
 def main():
@@ -102,13 +102,9 @@ def main():
         return Window(adapter, journal, check_mode=vm.check_mode).close()
 
     report = vm.run(work)
-    records = report['desktops']
     summary = report['summary']
-    stats = dict(summary=summary,
-                 quarantined=[r['name'] or r['id'] for r in records if r['status'] == 'quarantined'],
-                 failed=[r['name'] or r['id'] for r in records if r['status'] == 'failed'])
-    vm.exit(changed=False, summary=summary, stats=stats, report=summary['report'],
-            desktops=[r for r in records if r['status'] != 'released'])
+    vm.exit(changed=False, summary=summary, stats=stats_of(report), report=summary['report'],
+            desktops=[r for r in report['desktops'] if r['status'] != 'released'])
 
 
 if __name__ == '__main__':

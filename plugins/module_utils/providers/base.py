@@ -72,6 +72,8 @@ class ProviderAdapter:
     vendor_env = {}
     #: the API's maximum page size for listing desktops
     list_page_size = 100
+    #: desktop ids one listing request can filter on (reading a few desktops of a big pool by id is cheaper)
+    ids_per_listing = 100
     #: the API's maximum number of ids per batch action
     action_batch_size = 100
 
@@ -100,6 +102,17 @@ class ProviderAdapter:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ lifecycle
+    def learned(self):
+        """What this adapter found out (pool names, a server's version...) that a later call of the same run need
+        not ask again; JSON-serializable, never a secret. See :meth:`learn`."""
+        names = getattr(self, '_pool_names', None)
+        return {'pool_names': dict(names)} if names else {}
+
+    def learn(self, facts):
+        """Take what an earlier call of the same run found out (:meth:`learned`)."""
+        if (facts or {}).get('pool_names'):
+            self._pool_names = dict(facts['pool_names'])
+
     def close(self):
         """Release the session (Horizon logs out here). Never raises."""
         self.http.close()

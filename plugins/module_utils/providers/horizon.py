@@ -153,6 +153,7 @@ class HorizonAdapter(base.ProviderAdapter):
     #: ids (or pools) per Or filter: each Equals costs ~120 URL-encoded bytes; 40 keep the request line
     #: near 5 KB, under the 8 KB a Connection Server (Tomcat) accepts
     filter_chunk = 40
+    ids_per_listing = filter_chunk
     #: v2 adds ``session_id``; v1 is the fallback for servers without it
     machines_path = '/inventory/v2/machines'
     #: Horizon's REST API has no power-on or suspend: refused before any request
@@ -195,6 +196,22 @@ class HorizonAdapter(base.ProviderAdapter):
 
     def default_endpoint(self):
         return None
+
+    def learned(self):
+        facts = super(HorizonAdapter, self).learned()
+        if self._server_version is not None:
+            facts['server_version'] = dict(self._server_version, version_tuple=list(self._server_version['version_tuple']))
+        if self._pool_sizes:
+            facts['pool_sizes'] = dict(self._pool_sizes)
+        return facts
+
+    def learn(self, facts):
+        super(HorizonAdapter, self).learn(facts)
+        facts = facts or {}
+        if facts.get('server_version'):
+            self._server_version = dict(facts['server_version'],
+                                        version_tuple=tuple(facts['server_version']['version_tuple']))
+        self._pool_sizes.update(facts.get('pool_sizes') or {})
 
     # ------------------------------------------------------------------ errors
     def classify_error(self, resp):

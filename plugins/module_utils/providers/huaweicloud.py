@@ -182,6 +182,18 @@ class HuaweiAdapter(ProviderAdapter):
             self._token = IamTokenAuth(self._iam_client(), username, password, domain, region=self.region,
                                        project_id=self.project_id)
 
+    def learned(self):
+        facts = super(HuaweiAdapter, self).learned()
+        if self.project_id and self.auth_mode == 'aksk':
+            facts['project_id'] = self.project_id
+        return facts
+
+    def learn(self, facts):
+        super(HuaweiAdapter, self).learn(facts)
+        if (facts or {}).get('project_id') and not self.project_id and self.auth_mode == 'aksk':
+            self.project_id = facts['project_id']
+            self._signer.project_id = self.project_id
+
     def default_endpoint(self):
         if not self.region:
             raise ConfigError('huaweicloud needs region (e.g. cn-north-4) or endpoint.')

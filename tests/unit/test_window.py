@@ -1,0 +1,144 @@
+"""The patch-window engine without a provider: planning, option checks, journal, locks, merging slices."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from ansible_collections.vdi.fleet.plugins.module_utils import journal as jr
+from ansible_collections.vdi.fleet.plugins.module_utils import window
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
+
+OPTS = dict(wave_size='25%', countdown=[15, 5, 1], minute_seconds=60, message='in {minutes} min', message_type='info',
+            message_options={}, drain_timeout=900, logoff_policy='force', logoff_message='bye', unwarned_policy='skip',
+            patch_tasks=False, restart=True, restart_force=False, restart_timeout=900, retry_unanswered=True,
+            quarantine_failed=True, max_failed_percentage=20, pools=['p'])
+
+
+@pytest.mark.parametrize('count, allowance, sizes', [
+    (250, 62, [50, 50, 50, 50, 50]),   # no tail wave of 2
+    (14, 3, [3, 3, 3, 3, 2]),
+    (10, 3, [3, 3, 2, 2]),
+    (3, 5, [3]),
+    (0, 5, []),
+])
+def test_waves_are_balanced_and_never_exceed_the_allowance(count, allowance, sizes):
+    got = window.wave_sizes(count, allowance)
+    assert got == sizes and sum(got) == count and max(got or [0]) <= allowance
+
+
+def test_plan_orders_resume_idle_busy():
+    desktops = [dict(id='b', name='b', maintenance=False, sessions=1), dict(id='a', name='a', maintenance=False, sessions=0),
+                dict(id='m', name='z', maintenance=True, sessions=1), dict(id='c', name='c', maintenance=False, sessions=0)]
+    allowance, ordered, ends = window.plan_pool(desktops, '50%')
+    assert (allowance, ordered, ends) == (2, ['m', 'a', 'c', 'b'], [2, 4])
+
+
+@pytest.mark.parametrize('change, words', [
+    (dict(countdown=[-5, 1]), 'positive'),
+    (dict(countdown=[1, 5]), 'from the earliest warning to the last'),
+    (dict(countdown=[5, 5]), 'distinct'),
+    (dict(drain_timeout=-5), 'drain_timeout must be 0 or more'),
+    (dict(minute_seconds=-1), 'minute_seconds must be 0 or more'),
+    (dict(max_failed_percentage=-1), 'between 0 and 100'),
+    (dict(max_failed_percentage=101), 'between 0 and 100'),
+    (dict(restart_timeout=0), 'restart_timeout must be a positive'),
+    (dict(wave_size='0'), 'wave_size must be a positive count'),
+    (dict(wave_size='150%'), 'wave_size must be a positive count'),
+    (dict(message='  '), 'message is empty'),
+])
+def test_options_that_make_no_sense_are_refused(change, words):
+    with pytest.raises(ConfigError) as err:
+        window.check_options(dict(OPTS, **change))
+    assert words in err.value.msg
+
+
+def test_options_that_make_sense_pass():
+    window.check_options(dict(OPTS, countdown=[], message=''))
+    window.check_options(dict(OPTS, wave_size='10', drain_timeout=0, max_failed_percentage=0))
+
+
+def test_report_path_in_a_read_only_or_missing_directory_is_refused(tmp_path, monkeypatch):
+    ro = tmp_path / 'ro'
+    ro.mkdir()
+    # a read-only directory (an execution environment's collection path), as the kernel answers for it
+    monkeypatch.setattr(jr.os, 'access', lambda path, mode: not str(path).startswith(str(ro)))
+    with pytest.raises(ConfigError) as err:
+        jr.check_writable(str(ro / 'r.json'), 'report')
+    assert 'not writable' in err.value.msg
+    monkeypatch.undo()
+    with pytest.raises(ConfigError) as err:
+        jr.check_writable(str(tmp_path / 'nope' / 'r.json'), 'report')
+    assert 'does not exist' in err.value.msg
+
+
+def test_private_files_are_0600_and_replaced_atomically(tmp_path):
+    path = str(tmp_path / 'f.json')
+    jr.write_private(path, '{"a": 1}')
+    jr.write_private(path, '{"a": 2}')
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert json.loads(open(path).read()) == {'a': 2}
+    assert os.listdir(str(tmp_path)) == ['f.json']
+
+
+def test_lock_of_a_live_run_refuses_and_a_dead_run_is_taken_over(tmp_path):
+    pool = {'id': 'p1', 'name': 'Finance'}
+    path = jr.lock_file(str(tmp_path), 'horizon', 'https://cs', 'p1')
+    me = jr.current_run()
+    # another run, on a process that lives (this one), holds it
+    live = dict(me, id='other-run', pid=os.getpid(), started=jr._started(os.getpid()))  # pylint: disable=protected-access
+    jr.acquire_locks([path], live, [pool], 'r.json')
+    with pytest.raises(ConfigError) as err:
+        jr.acquire_locks([path], me, [pool], 'r.json')
+    assert 'Pool Finance is in a patch window already' in err.value.msg and path in err.value.msg
+    jr.acquire_locks([path], me, [pool], 'r.json', break_locks=True)
+    assert jr.read_json(path)['run']['id'] == me['id']
+    dead = dict(me, id='dead-run', pid=2 ** 22 + 7)  # no such process
+    jr.write_private(path, json.dumps({'run': dead, 'pool': 'p1'}))
+    jr.acquire_locks([path], me, [pool], 'r.json')
+    assert jr.read_json(path)['run']['id'] == me['id']
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    jr.release_locks([path], me)
+    assert not os.path.exists(path)
+
+
+def test_check_mode_takes_no_lock_but_still_refuses_a_held_one(tmp_path):
+    pool = {'id': 'p1', 'name': 'Finance'}
+    path = jr.lock_file(str(tmp_path), 'horizon', 'https://cs', 'p1')
+    jr.acquire_locks([path], jr.current_run(), [pool], 'r.json', check_mode=True)
+    assert not os.path.exists(path)
+
+
+def report(*records):
+    return {'summary': {'waves': 2, 'warnings': {'delivered': 1, 'failed': 0}}, 'desktops': list(records)}
+
+
+def test_slices_merge_into_one_report_with_every_desktop_once():
+    merged = window.merge_reports([
+        report({'id': 'a', 'name': 'a', 'pool': 'p', 'wave': 1, 'status': 'released'},
+               {'id': 'b', 'name': 'b', 'pool': 'p', 'wave': 2, 'status': 'quarantined'}),
+        report({'id': 'c', 'name': 'c', 'pool': 'q', 'wave': 1, 'status': 'released'}),
+    ], path='/r.json')
+    assert [r['id'] for r in merged['desktops']] == ['a', 'b', 'c']
+    summary = merged['summary']
+    assert (summary['desktops'], summary['released'], summary['quarantined'], summary['slices'], summary['pools']) == \
+        (3, 2, 1, 2, 2)
+    assert summary['warnings'] == {'delivered': 2, 'failed': 0} and summary['report'] == '/r.json'
+    assert merged['stats']['quarantined'] == ['b']
+
+
+def test_slices_that_overlap_are_refused():
+    rec = {'id': 'a', 'name': 'a', 'pool': 'p', 'wave': 1, 'status': 'released'}
+    with pytest.raises(ConfigError) as err:
+        window.merge_reports([report(rec), report(rec)])
+    assert 'more than one slice' in err.value.msg
+
+
+def test_wave_groups_and_batches_follow_the_wave_numbers():
+    groups = {'all': ['a'], 'vdi_wave_10': ['x'], 'vdi_wave_2': ['b', 'c'], 'vdi_wave_1': ['a'], 'vdi_wave_3': [],
+              'vdi_wave_x': ['z']}
+    assert window.wave_groups(groups) == ['vdi_wave_1', 'vdi_wave_2', 'vdi_wave_3', 'vdi_wave_10']
+    assert window.wave_batches(groups) == [1, 2, 1]
