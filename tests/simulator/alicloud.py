@@ -36,6 +36,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 import uuid
 from urllib.parse import parse_qsl, quote
@@ -280,8 +281,10 @@ class AlicloudSim(ProviderSim):
         self.console_messages: dict[str, dict] = {}
         self.pushes: list[dict] = []
         self.office_site = '%s+dir-%010d' % (self.region, 3921047734)
-        self._req_seq = 0
+        # Server errors alternate 500/503. They are answered outside the provider lock (core.py), so the
+        # counter has its own lock.
         self._err_seq = 0
+        self._err_lock = threading.Lock()
         self.actions: dict[str, Route] = {}
         handlers = {
             'DescribeDesktops': self.describe_desktops,
@@ -330,8 +333,8 @@ class AlicloudSim(ProviderSim):
         return {'region': self.region, 'access_key': ACCESS_KEY, 'secret_key': SECRET_KEY}
 
     # ------------------------------------------------------------------ responses
-    def _request_id(self) -> str:
-        self._req_seq += 1
+    @staticmethod
+    def _request_id() -> str:
         return str(uuid.uuid4()).upper()
 
     def ok(self, body: dict) -> Response:
@@ -353,8 +356,10 @@ class AlicloudSim(ProviderSim):
         return self.error(400, 'Throttling.User', MSG_THROTTLED, headers={RETRY_AFTER_HEADER: str(ms)})
 
     def server_error(self) -> Response:
-        self._err_seq += 1
-        if self._err_seq % 2:
+        with self._err_lock:
+            self._err_seq += 1
+            odd = self._err_seq % 2
+        if odd:
             return self.error(500, 'InternalError',
                               'The request processing has failed due to some unknown error, exception or failure.')
         return self.error(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.')
