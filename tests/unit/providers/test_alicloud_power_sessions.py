@@ -463,6 +463,22 @@ def test_run_command_throttled_beyond_retries_fails_its_sessions(ctl, adapter):
     assert delivered(ctl) == []
 
 
+def test_invocations_are_read_with_their_per_desktop_results(ctl, adapter, monkeypatch):
+    """IncludeInvokeDesktops has no documented default: without it there is no per-desktop outcome to read."""
+    sessions = [s for s in targets(adapter, ctl) if s['state'] == 'connected'][:1]
+    calls = []
+    real = adapter._call  # pylint: disable=protected-access
+
+    def spy(action, params=None, **kwargs):
+        calls.append((action, dict(params or {})))
+        return real(action, params, **kwargs)
+
+    monkeypatch.setattr(adapter, '_call', spy)
+    assert adapter.send_message(sessions, 'hello', options=RUN) == {sessions[0]['session_id']: None}
+    asked = [params for action, params in calls if action == 'DescribeInvocations']
+    assert asked and all(p['IncludeInvokeDesktops'] is True and p.get('MaxResults', 10) <= 50 for p in asked)
+
+
 def test_run_command_invocation_not_finished_in_time(ctl, adapter):
     sessions = targets(adapter, ctl)[:2]
     adapter.message_timeout = 2  # simulated seconds; the simulated invocation needs INVOCATION_SECONDS
