@@ -389,8 +389,10 @@ def test_run_command_batches_of_50_and_per_desktop_failures(ctl, adapter):
     failed = {sid: why for sid, why in out.items() if why}
     by_desktop = {s['session_id']: s['desktop_id'] for s in sessions}
     assert {by_desktop[sid] for sid in failed} == {linux, refused}
-    assert 'UnsupportedOsType' in [why for sid, why in failed.items() if by_desktop[sid] == linux][0]
-    assert 'InstanceRestarted' in [why for sid, why in failed.items() if by_desktop[sid] == refused][0]
+    assert 'Invalid on desktop %s: CommandNotApplicable' % linux in [why for sid, why in failed.items()
+                                                                      if by_desktop[sid] == linux][0]
+    assert 'Aborted on desktop %s: ClientNotRunning' % refused in [why for sid, why in failed.items()
+                                                                    if by_desktop[sid] == refused][0]
     got = delivered(ctl)
     assert sorted(m['desktop_id'] for m in got) == sorted(set(with_session) - {linux, refused})
 
@@ -494,7 +496,7 @@ def test_run_command_needs_a_session(ctl, adapter):
         ctl.provider_sim.desktops[did].sessions = []
     out = adapter.send_message(sessions, 'too late', options=RUN)
     raw_out, out = out, texts(out)
-    assert 'UserNotLoggedOn' in out[sessions[0]['session_id']]
+    assert 'CommandNotApplicable' in out[sessions[0]['session_id']]
 
 
 def test_service_pool_message_skips_desktops_without_session(ctl, adapter):
