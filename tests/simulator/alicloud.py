@@ -748,7 +748,7 @@ class AlicloudSim(ProviderSim):
         status = p.get('DesktopStatus')
         statuses = p.list('DesktopStatusList')
         name = p.get('DesktopName')
-        users = p.list('EndUserId')
+        users = p.list('EndUserId', DESCRIBE_IDS_LIMIT)
         page_mode = (p.get('PageNumber') or p.get('PageSize')) and not (p.get('MaxResults') or p.get('NextToken'))
         if ids:
             wanted = set(ids)
@@ -936,8 +936,8 @@ class AlicloudSim(ProviderSim):
         return {
             'MessageId': m['MessageId'], 'Status': m['Status'], 'MessageType': m['MessageType'],
             'MessageLevel': m['MessageLevel'], 'TargetType': m['TargetType'], 'TargetIds': '[]',
-            'TitleConfigs': [{'LangType': 'EN', 'Title': m['Title']}],
-            'ContentConfigs': [{'LangType': 'EN', 'Content': m['Content']}],
+            'TitleConfigs': [{'LangType': 'EN', 'TitleText': m['Title']}],
+            'ContentConfigs': [{'LangType': 'EN', 'ContentText': m['Content']}],
             'Position': 'CENTER', 'StartTime': None, 'EndTime': None,
             'MetaData': {'OfficeSiteId': self.office_site},
             'GmtCreate': '2026-10-01T08:00:00Z', 'GmtModified': '2026-10-01T08:00:00Z',
