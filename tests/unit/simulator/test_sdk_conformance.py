@@ -1,4 +1,5 @@
-"""The simulator against the vendors' own SDKs: every answer the collection relies on, read into the SDK's models.
+"""The simulator and the adapters against the vendors' own SDKs: answers read into the SDK's models, requests
+checked against the SDK's request models.
 
 Each operation the adapters call (``plugins/module_utils/providers/huaweicloud.py`` and ``alicloud.py``) is
 driven through the official client (``huaweicloudsdkworkspace`` WorkspaceClient, ``alibabacloud_ecd20200930``
@@ -10,6 +11,10 @@ Client) against the simulator over plain HTTP. Every answer is then checked agai
 * where the SDK documents the values of a field (its docstrings/comments), the value is one of them. The enums
   are read from the installed SDK at test time, so a newer SDK that changes them makes this test fail.
 
+The other way round, the collection's own adapters run every operation they use against the simulator, and each
+request they send is checked against the SDK's request model of that operation: every query parameter and body
+field is one the model defines, body values have its types, documented limits and enum values hold.
+
 Vendor documents are used only where the SDK is silent; those places say so.
 """
 
@@ -18,6 +23,7 @@ from __future__ import annotations
 import inspect
 import json
 import re
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
@@ -32,7 +38,9 @@ from huaweicloudsdkcore.http.http_config import HttpConfig
 from huaweicloudsdkcore.region.region import Region
 from huaweicloudsdkworkspace.v2 import WorkspaceClient
 
-from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import command_content
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import AlicloudAdapter, command_content
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
 from conftest import SimControl
 from core import Simulator
 
@@ -62,11 +70,15 @@ def _control(cloud_simulator, name):
 
 
 class Problems(list):
+    def __init__(self, what='the simulator answer does not match the SDK model'):
+        super().__init__()
+        self.what = what
+
     def add(self, path, text):
         self.append('%s: %s' % (path or '<root>', text))
 
     def check(self):
-        assert not self, 'the simulator answer does not match the SDK model:\n  ' + '\n  '.join(self)
+        assert not self, self.what + ':\n  ' + '\n  '.join(self)
 
 
 # ------------------------------------------------------------------------------------------- Huawei
@@ -124,9 +136,11 @@ def hw_doc(model, attr):
     return ' '.join(m.group(1).split())
 
 
-def hw_enum(model, attr):
-    """The values the SDK documents for ``model.attr``: the ``value：meaning`` items of its docstring."""
-    values = set(re.findall(r'(?:^|[\s，。；-])([A-Za-z0-9][A-Za-z0-9_\-]*)\s*[：:]', hw_doc(model, attr)))
+def hw_enum(model, attr, dashed=False):
+    """The values the SDK documents for ``model.attr``: the ``value：meaning`` items of its docstring
+    (``dashed``: the ``- value meaning`` items, the form of the action request models)."""
+    pattern = r'-\s*([A-Za-z][A-Za-z0-9_\-]*)\s' if dashed else r'(?:^|[\s，。；-])([A-Za-z0-9][A-Za-z0-9_\-]*)\s*[：:]'
+    values = set(re.findall(pattern, hw_doc(model, attr)))
     assert values, 'the SDK documents no values for %s.%s' % (model, attr)
     return values
 
@@ -745,3 +759,185 @@ def test_model_readers_see_every_field():
     assert hw_enum('SimpleDesktopPoolInfo', 'charging_mode') == {'0', '1'}
     assert {'ExitCodeNonzero', 'CommandNotApplicable', ''} <= ali_enum(
         AM.DescribeInvocationsResponseBodyInvocationsInvokeDesktops, 'error_code')
+
+
+# =========================================================================================== the collection's requests
+
+
+class Recorder:
+    """Every request an adapter sent (method, URL, headers, JSON body)."""
+
+    def __init__(self):
+        self.sent = []
+
+    def hook(self, resp, *args, **kwargs):
+        req = resp.request
+        body = req.body.decode('utf-8') if isinstance(req.body, bytes) else req.body
+        self.sent.append({'method': req.method, 'url': req.url, 'headers': dict(req.headers),
+                          'body': json.loads(body) if body else None})
+        return resp
+
+
+def sim_poller(ctl):
+    """Pollers whose sleeps move the simulated clock: jobs and invocations finish without real waiting."""
+    now = [0.0]
+
+    def sleep(seconds):
+        now[0] += seconds
+        ctl.advance(seconds)
+
+    return lambda timeout: Poller(timeout, initial=1.0, factor=1.6, cap=10.0, sleep=sleep, clock=lambda: now[0])
+
+
+def adapter_of(cls, ctl, recorder):
+    args = dict((k, v) for k, v in ctl.module_args().items() if v is not None)
+    adapter = cls(args, policy=RetryPolicy(retries=2, base=0.001, cap=0.01, sleep=lambda s: None))
+    adapter.poller_factory = sim_poller(ctl)
+    adapter.http.session.hooks['response'].append(recorder.hook)
+    return adapter
+
+
+def hw_routes():
+    """(method, resource path template, request model) of every WorkspaceClient operation."""
+    routes = []
+    for name in dir(WorkspaceClient):
+        m = re.fullmatch(r'_(\w+)_http_info', name)
+        model = ''.join(p.title() for p in m.group(1).split('_')) + 'Request' if m else None
+        if not model or not hasattr(HM, model):
+            continue
+        info = getattr(WorkspaceClient, name)(hw_model(model)())
+        routes.append((info['method'], info['resource_path'], model))
+    return routes
+
+
+def hw_route(routes, method, path):
+    """The SDK operation of a request: the matching template with the most literal segments."""
+    best = None
+    got = path.strip('/').split('/')
+    for verb, template, model in routes:
+        want = template.strip('/').split('/')
+        if verb != method or len(want) != len(got):
+            continue
+        if all(w == g or (w.startswith('{') and w.endswith('}')) for w, g in zip(want, got)):
+            literal = sum(1 for w in want if not w.startswith('{'))
+            if best is None or literal > best[0]:
+                best = (literal, template, model)
+    return best[1:] if best else (None, None)
+
+
+def test_huawei_adapter_sends_only_what_the_sdk_request_models_define(hw_ctl):
+    rec = Recorder()
+    adapter = adapter_of(HuaweiAdapter, hw_ctl, rec)
+    pools = adapter.list_pools()
+    desktops = adapter.list_desktops(pool_ids=[p['id'] for p in pools[:2]])
+    adapter.list_desktops(desktop_ids=[d['id'] for d in desktops[:5]])
+    idle = [d['id'] for d in desktops if d['power_state'] == 'powered_on' and not d['sessions']]
+    assert adapter.set_maintenance(idle[:2], True) == {}
+    adapter.power(idle[:1], 'restart', force=True)
+    adapter.power(idle[1:2], 'hibernate')
+    job = adapter.pool_power(pools[2]['id'], 'hibernate', force=False)
+    hw_ctl.advance(300)
+    assert adapter.get_job(job)['status'] in ('success', 'failed')
+    adapter._paged('/workspace-sub-jobs', 'jobs', {'job_id': job})  # pylint: disable=protected-access
+    sessions = adapter.list_sessions(desktops, pool_ids=[pools[0]['id']])
+    pool0 = [s for s in sessions if s['pool'] == pools[0]['id']]
+    adapter.send_message(pool0, 'Patch window at 22:00', options={'whole_pool': {'id': pools[0]['id']}})
+    adapter.send_message([s for s in sessions if s['pool'] != pools[0]['id']], 'Patch window at 22:00')
+    adapter.logoff(sessions[:2], message='Logging off for maintenance')
+    adapter.close()
+    routes = hw_routes()
+    problems, seen = Problems('the adapter sends what the SDK request model does not define'), set()
+    for sent in rec.sent:
+        parts = urlsplit(sent['url'])
+        where = '%s %s' % (sent['method'], parts.path)
+        template, model = hw_route(routes, sent['method'], parts.path)
+        if model is None:
+            problems.add(where, 'no WorkspaceClient operation')
+            continue
+        seen.add(model)
+        request = hw_model(model)
+        path_params = set(re.findall(r'{(\w+)}', template))
+        query_names = set(request.attribute_map.values()) - path_params - {'body'}
+        for name, _value in parse_qsl(parts.query, keep_blank_values=True):
+            if name not in query_names:
+                problems.add(where, 'query parameter %s is not in %s' % (name, model))
+        body_type = request.openapi_types.get('body')
+        if sent['body'] is not None:
+            if body_type is None:
+                problems.add(where, '%s takes no body' % model)
+            else:
+                hw_conforms(body_type, sent['body'], where + ' body', problems)
+    problems.check()
+    assert seen == {'ListDesktopPoolsRequest', 'ListDesktopsRequest', 'SetMaintenanceModeRequest',
+                    'BatchRunDesktopsRequest', 'ExecuteDesktopPoolActionRequest', 'ShowJobRequest',
+                    'ListItaSubJobsRequest', 'SendDesktopPoolNotificationsRequest', 'SendNotificationsRequest',
+                    'BatchLogoffDesktopsRequest'}
+    bodies = [x['body'] for x in rec.sent if x['body']]
+    batch = [b for b in bodies if 'op_type' in b and 'desktop_ids' in b]
+    pool = [b for b in bodies if 'op_type' in b and 'desktop_ids' not in b]
+    assert hw_enum('BatchActionDesktopsReq', 'op_type', dashed=True) == {'os-start', 'reboot', 'os-stop',
+                                                                         'os-hibernate'}
+    assert batch and set(b['op_type'] for b in batch) <= hw_enum('BatchActionDesktopsReq', 'op_type', dashed=True)
+    assert pool and set(b['op_type'] for b in pool) <= hw_enum('DesktopPoolActionReq', 'op_type', dashed=True)
+    assert set(b['type'] for b in batch + pool) <= hw_enum('DesktopPoolActionReq', 'type')
+    counts = [sum(1 for n, _v in parse_qsl(urlsplit(x['url']).query) if n == 'desktop_id') for x in rec.sent]
+    assert max(counts) <= 100  # "当前最多支持100个桌面id进行查询"
+
+
+def ali_limit(cls, attr):
+    """A documented upper limit of ``cls.attr`` ("Maximum value: N", "1 to N", "up to N"), or None."""
+    text = ' '.join(ali_comment(cls, attr))
+    m = re.search(r'Maximum value: (\d+)|1 to (\d+)|up to (\d+)|Valid values of N: 1 to (\d+)', text)
+    return int(next(g for g in m.groups() if g)) if m else None
+
+
+def test_alicloud_adapter_sends_only_what_the_sdk_request_models_define(ali_ctl):
+    rec = Recorder()
+    adapter = adapter_of(AlicloudAdapter, ali_ctl, rec)
+    pools = adapter.list_pools()
+    desktops = adapter.list_desktops(pool_ids=[p['id'] for p in pools[:2]])
+    adapter.list_desktops(desktop_ids=[d['id'] for d in desktops[:5]])
+    adapter.list_desktops()
+    idle = [d['id'] for d in desktops if d['power_state'] == 'powered_on' and not d['sessions']]
+    assert adapter.set_maintenance(idle[:2], True) == {}
+    assert adapter.power(idle[:1], 'restart') == ({}, [])
+    sessions = adapter.list_sessions(desktops, pool_ids=[pools[0]['id']])
+    adapter.list_sessions(desktops[:3])
+    connected = [s for s in sessions if s['state'] == 'connected'][:3]
+    out = adapter.send_message(connected, 'Patch window at 22:00', options={'alicloud_delivery': 'run_command'})
+    assert out == dict((s['session_id'], None) for s in connected)
+    adapter.send_message(connected[:1], 'ignored', options={'alicloud_console_message_id': 'msg-sim-maintenance'})
+    problems, seen = Problems('the adapter sends what the SDK request model does not define'), set()
+    for sent in rec.sent:
+        action = sent['headers'].get('x-acs-action')
+        request = getattr(AM, '%sRequest' % action, None)
+        if request is None:
+            problems.add(action, 'no such request model')
+            continue
+        seen.add(action)
+        fields = ali_fields(request)
+        lists = {}
+        for name, value in parse_qsl(urlsplit(sent['url']).query, keep_blank_values=True):
+            base = re.sub(r'\.\d+(\.\w+)?$', '', name)
+            if base not in fields:
+                problems.add('%s %s' % (action, name), 'not a parameter of %s' % request.__name__)
+                continue
+            if base != name:
+                lists[base] = lists.get(base, 0) + 1
+                continue
+            limit = ali_limit(request, fields[base][0]) if str(fields[base][1]) == 'int' else None
+            if limit is not None and int(value) > limit:
+                problems.add('%s %s=%s' % (action, name, value), 'above the documented maximum %d' % limit)
+        for base, count in lists.items():
+            limit = ali_limit(request, fields[base][0])
+            if limit is not None and count > limit:
+                problems.add('%s %s' % (action, base), '%d values, the documented maximum is %d' % (count, limit))
+        if sent['body']:
+            problems.add(action, 'ecd calls carry their parameters in the query, not a body')
+    problems.check()
+    assert seen == {'DescribeDesktopGroups', 'DescribeDesktops', 'SetDesktopMaintenance', 'RebootDesktops',
+                    'DescribeDesktopGroupSessions', 'DescribeDesktopSessions', 'RunCommand', 'DescribeInvocations',
+                    'SendConsoleMessage'}
+    described = [dict(parse_qsl(urlsplit(x['url']).query)) for x in rec.sent
+                 if x['headers'].get('x-acs-action') == 'DescribeInvocations']
+    assert described and all(q.get('IncludeInvokeDesktops') == 'true' for q in described)
