@@ -389,10 +389,9 @@ def test_run_command_batches_of_50_and_per_desktop_failures(ctl, adapter):
     failed = {sid: why for sid, why in out.items() if why}
     by_desktop = {s['session_id']: s['desktop_id'] for s in sessions}
     assert {by_desktop[sid] for sid in failed} == {linux, refused}
-    assert 'Invalid on desktop %s: CommandNotApplicable' % linux in [why for sid, why in failed.items()
-                                                                      if by_desktop[sid] == linux][0]
-    assert 'Aborted on desktop %s: ClientNotRunning' % refused in [why for sid, why in failed.items()
-                                                                    if by_desktop[sid] == refused][0]
+    why_of = dict((by_desktop[sid], why) for sid, why in failed.items())
+    assert 'Invalid on desktop %s: CommandNotApplicable' % linux in why_of[linux]
+    assert 'Aborted on desktop %s: ClientNotRunning' % refused in why_of[refused]
     got = delivered(ctl)
     assert sorted(m['desktop_id'] for m in got) == sorted(set(with_session) - {linux, refused})
 

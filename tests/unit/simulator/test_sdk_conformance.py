@@ -97,8 +97,8 @@ def hw_conforms(type_name, value, path, problems):
         return  # the SDK leaves an absent or null field None; required fields are checked separately
     if type_name in HW_PRIMITIVES:
         kinds = HW_PRIMITIVES[type_name]
-        if type_name != 'object' and (not isinstance(value, kinds) or (type_name in ('int', 'float')
-                                                                         and isinstance(value, bool))):
+        numeric_bool = type_name in ('int', 'float') and isinstance(value, bool)
+        if type_name != 'object' and (not isinstance(value, kinds) or numeric_bool):
             problems.add(path, '%r is not %s' % (value, type_name))
         return
     m = re.fullmatch(r'list\[(.+)\]', type_name)
@@ -318,8 +318,8 @@ def hw_check_desktop_values(records, status_path='status', connect='connect_stat
     assert set(hw_values(records, connect)) <= hw_enum('ConnectDesktopsInfo', 'connect_status')
     assert set(hw_values(records, 'desktop_type')) <= hw_enum('DesktopDetailInfo', 'desktop_type')
     assert set(hw_values(records, 'attach_user_infos[].type')) <= hw_enum('AttachInstancesUserInfo', 'type')
-    assert set(hw_values(records, 'attach_user_infos[].user_group')) <= hw_enum('AttachInstancesUserInfo',
-                                                                               'user_group')
+    groups = hw_enum('AttachInstancesUserInfo', 'user_group')
+    assert set(hw_values(records, 'attach_user_infos[].user_group')) <= groups
     assert set(hw_values(records, 'domain_status')) <= {1, 2, 3}  # "1 正常。 2 脱域。 3 未上报。"
     return statuses, tasks
 
@@ -927,11 +927,11 @@ def test_alicloud_adapter_sends_only_what_the_sdk_request_models_define(ali_ctl)
                 continue
             limit = ali_limit(request, fields[base][0]) if str(fields[base][1]) == 'int' else None
             if limit is not None and int(value) > limit:
-                problems.add('%s %s=%s' % (action, name, value), 'above the documented maximum %d' % limit)
+                problems.add('%s %s=%s' % (action, name, value), 'above the documented maximum %s' % limit)
         for base, count in lists.items():
             limit = ali_limit(request, fields[base][0])
             if limit is not None and count > limit:
-                problems.add('%s %s' % (action, base), '%d values, the documented maximum is %d' % (count, limit))
+                problems.add('%s %s' % (action, base), '%d values, the documented maximum is %s' % (count, limit))
         if sent['body']:
             problems.add(action, 'ecd calls carry their parameters in the query, not a body')
     problems.check()
