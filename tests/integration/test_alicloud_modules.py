@@ -273,7 +273,7 @@ def test_run_command_pool_with_and_without_sessions(sim, run_play):
     assert r['summary'] == {'total': len(members), 'sent': len(with_session) - 1, 'changed': len(with_session) - 1,
                             'skipped': len(members) - len(with_session), 'failed': 1}
     bad = [e for e in r['sessions'] if e['desktop_id'] == linux['id']][0]
-    assert bad['failed'] and 'UnsupportedOsType' in bad['msg']
+    assert bad['failed'] and 'CommandNotApplicable' in bad['msg']
     assert sim.stats()['by_op']['RunCommand'] == 1
     got = [m for m in sim.state()['messages'] if m['message_type'] == 'msg']
     assert sorted(m['desktop_id'] for m in got) == sorted(d['id'] for d in with_session[1:])

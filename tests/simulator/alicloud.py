@@ -36,6 +36,7 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 import uuid
 from urllib.parse import parse_qsl, quote
@@ -90,6 +91,15 @@ RUN_COMMAND_LIMIT = 50
 #: DescribeDesktopSessions PageSize (undocumented max), DescribeConsoleMessages PageSize (1..200).
 MAX_RESULTS_LIMIT = 100
 MAX_RESULTS_DEFAULT = 10
+#: DescribeInvocations MaxResults: at most 50, default 10 (SDK model; an older document said 100).
+INVOCATIONS_MAX_RESULTS = (50, 10)
+#: DescribeDesktopGroupSessions LastSessionStartTime/LastSessionEndTime: "yyyy-MM-dd HH:mm:ss" (SDK model),
+#: unlike the ISO 8601 times of the other calls. The time zone is not documented: UTC here, like every other
+#: ecd time.
+GROUP_SESSION_TIME_FORMAT = '%Y-%m-%d %H:%M:%S'
+#: DescribeInvocations IncludeInvokeDesktops: the default is not documented (the examples show false). Without
+#: IncludeInvokeDesktops=true no per-desktop results (InvokeDesktops) are returned.
+INCLUDE_INVOKE_DESKTOPS_DEFAULT = False
 SESSIONS_PAGE_MAX = 100
 SESSIONS_PAGE_DEFAULT = 10
 #: FilterDesktopGroup defaults to true (documented in the old Go SDK): pooled desktops are left
@@ -97,14 +107,29 @@ SESSIONS_PAGE_DEFAULT = 10
 FILTER_DESKTOP_GROUP_DEFAULT = True
 #: DescribeDesktops ``Sessions[]`` lists disconnected sessions too (not only connected ones).
 DESCRIBE_DESKTOPS_LISTS_DISCONNECTED_SESSIONS = True
-#: DesktopStatus shown while a power action runs, and how long it runs (simulated seconds).
-#: Hibernation's transitional names are unconfirmed.
-TRANSITION_STATUS = {'start': 'Starting', 'stop': 'Stopping', 'reboot': 'Rebooting',
-                     'hibernate': 'Hibernating', 'wakeup': 'Starting'}
+#: DesktopStatus shown while a power action runs, and how long it runs (simulated seconds). Only documented
+#: statuses (Pending, Starting, Running, Stopping, Stopped, Rebuilding, Expired, Deleted, Failed, Hibernated):
+#: there is no Rebooting or Hibernating. A reboot shows Stopping for its first half and Starting for the
+#: second; hibernation shows Stopping until Hibernated; a wakeup Starting.
+TRANSITION_STATUS = {'start': ('Starting',), 'stop': ('Stopping',), 'reboot': ('Stopping', 'Starting'),
+                     'hibernate': ('Stopping',), 'wakeup': ('Starting',)}
 TRANSITION_SECONDS = {'start': 40.0, 'stop': 30.0, 'reboot': 60.0, 'hibernate': 45.0, 'wakeup': 30.0}
 #: Throttling answers carry ``x-acs-retry-after`` in MILLISECONDS (integer): that is how
 #: tea-openapi reads it (``int()`` then ``DaraCore.sleep(ms)``).
 RETRY_AFTER_HEADER = 'x-acs-retry-after'
+#: Per-desktop outcome of a RunCommand invocation that did not succeed: (InvocationStatus, ErrorCode, ErrorInfo),
+#: with the SDK's documented ErrorCode/ErrorInfo values and per-desktop statuses (Invalid: validation failed,
+#: Aborted: delivery failed, Failed: non-zero exit code, Error: exception). Decided when RunCommand is called
+#: (the documented InstanceNotRunning means "not running when the task was created"): a desktop that is not
+#: Running; a desktop that is not Windows, or whose EndUserId has no session there (the documented condition of
+#: EndUserId); a desktop refused by a ``perid`` fault (its Cloud Assistant client is down). Decided when the
+#: invocation ends: a desktop gone meanwhile; a desktop that stopped meanwhile; a script that exits non-zero.
+INVOCATION_NOT_RUNNING = ('Invalid', 'InstanceNotRunning', 'the instance is not running when create task')
+INVOCATION_NOT_APPLICABLE = ('Invalid', 'CommandNotApplicable', 'the command is not applicable')
+INVOCATION_CLIENT_DOWN = ('Aborted', 'ClientNotRunning', 'the aliyun service is not running on the instance')
+INVOCATION_RELEASED = ('Error', 'InstanceReleased', 'the instance has released when create task')
+INVOCATION_INTERRUPTED = ('Failed', 'ExecutionInterrupted', 'the command execution has been interrupted')
+INVOCATION_EXIT_NONZERO = ('Failed', 'ExitCodeNonzero', 'the command execution exit code is not zero')
 #: Seconds (simulated) a RunCommand invocation runs, and a console message stays ``Pushing``.
 INVOCATION_SECONDS = 5.0
 PUSH_SECONDS = 10.0
@@ -280,8 +305,10 @@ class AlicloudSim(ProviderSim):
         self.console_messages: dict[str, dict] = {}
         self.pushes: list[dict] = []
         self.office_site = '%s+dir-%010d' % (self.region, 3921047734)
-        self._req_seq = 0
+        # Server errors alternate 500/503. They are answered outside the provider lock (core.py), so the
+        # counter has its own lock.
         self._err_seq = 0
+        self._err_lock = threading.Lock()
         self.actions: dict[str, Route] = {}
         handlers = {
             'DescribeDesktops': self.describe_desktops,
@@ -330,8 +357,8 @@ class AlicloudSim(ProviderSim):
         return {'region': self.region, 'access_key': ACCESS_KEY, 'secret_key': SECRET_KEY}
 
     # ------------------------------------------------------------------ responses
-    def _request_id(self) -> str:
-        self._req_seq += 1
+    @staticmethod
+    def _request_id() -> str:
         return str(uuid.uuid4()).upper()
 
     def ok(self, body: dict) -> Response:
@@ -353,8 +380,10 @@ class AlicloudSim(ProviderSim):
         return self.error(400, 'Throttling.User', MSG_THROTTLED, headers={RETRY_AFTER_HEADER: str(ms)})
 
     def server_error(self) -> Response:
-        self._err_seq += 1
-        if self._err_seq % 2:
+        with self._err_lock:
+            self._err_seq += 1
+            odd = self._err_seq % 2
+        if odd:
             return self.error(500, 'InternalError',
                               'The request processing has failed due to some unknown error, exception or failure.')
         return self.error(503, 'ServiceUnavailable', 'The request has failed due to a temporary failure of the server.')
@@ -543,12 +572,17 @@ class AlicloudSim(ProviderSim):
         if d.extra.get('status'):
             return d.extra['status']
         if d.transition:
-            return TRANSITION_STATUS.get(d.transition.get('kind'), 'Pending')
+            phases = TRANSITION_STATUS.get(d.transition.get('kind'), ('Pending',))
+            begin = d.transition.get('begin', d.transition['until'])
+            span = max(1e-9, d.transition['until'] - begin)
+            done = (self.sim.clock.now() - begin) / span
+            return phases[min(len(phases) - 1, max(0, int(done * len(phases))))]
         return {'on': 'Running', 'off': 'Stopped', 'hibernated': 'Hibernated', 'suspended': 'Hibernated'}.get(d.power, 'Pending')
 
-    def _page(self, action: str, fingerprint: str, items: list, p: Params) -> tuple[list, str]:
+    def _page(self, action: str, fingerprint: str, items: list, p: Params,
+              limits: tuple[int, int] = (MAX_RESULTS_LIMIT, MAX_RESULTS_DEFAULT)) -> tuple[list, str]:
         """MaxResults/NextToken paging; the token is opaque and bound to the query it came from."""
-        size = p.integer('MaxResults', MAX_RESULTS_DEFAULT, 1, MAX_RESULTS_LIMIT)
+        size = p.integer('MaxResults', limits[1], 1, limits[0])
         token = p.get('NextToken')
         offset = 0
         if token:
@@ -714,7 +748,7 @@ class AlicloudSim(ProviderSim):
         status = p.get('DesktopStatus')
         statuses = p.list('DesktopStatusList')
         name = p.get('DesktopName')
-        users = p.list('EndUserId')
+        users = p.list('EndUserId', DESCRIBE_IDS_LIMIT)
         page_mode = (p.get('PageNumber') or p.get('PageSize')) and not (p.get('MaxResults') or p.get('NextToken'))
         if ids:
             wanted = set(ids)
@@ -823,7 +857,7 @@ class AlicloudSim(ProviderSim):
                 d.sessions = []
             if kind == 'stop':
                 d.extra['stopped_mode'] = stopped_mode or 'StopCharging'
-            d.transition = {'kind': kind, 'power': final, 'until': now + TRANSITION_SECONDS[kind]}
+            d.transition = {'kind': kind, 'power': final, 'begin': now, 'until': now + TRANSITION_SECONDS[kind]}
         return self.ok({})
 
     # ------------------------------------------------------------------ sessions
@@ -870,10 +904,11 @@ class AlicloudSim(ProviderSim):
                 if (state and status != state) or (user and s.user != user):
                     continue
                 rows.append({'DesktopGroupId': d.pool_id, 'DesktopId': d.id, 'EndUserId': s.user,
-                             'SessionStatus': status, 'LastSessionStartTime': iso(s.start_time),
-                             'LastSessionEndTime': None, 'SessionIdleTime': 0, 'OwnType': 0})
+                             'SessionStatus': status,
+                             'LastSessionStartTime': time.strftime(GROUP_SESSION_TIME_FORMAT, time.gmtime(s.start_time)),
+                             'SessionIdleTime': 0, 'OwnType': 0})
         page, token = self._page('DescribeDesktopGroupSessions', self._fingerprint(p), rows, p)
-        return self.ok({'Sessions': page, 'NextToken': token, 'Count': len(rows)})
+        return self.ok({'Sessions': page, 'NextToken': token, 'TotalCount': len(rows)})
 
     def disconnect_desktop_sessions(self, req: Request) -> Response:
         p = self.params(req)
@@ -901,8 +936,8 @@ class AlicloudSim(ProviderSim):
         return {
             'MessageId': m['MessageId'], 'Status': m['Status'], 'MessageType': m['MessageType'],
             'MessageLevel': m['MessageLevel'], 'TargetType': m['TargetType'], 'TargetIds': '[]',
-            'TitleConfigs': [{'LangType': 'EN', 'Title': m['Title']}],
-            'ContentConfigs': [{'LangType': 'EN', 'Content': m['Content']}],
+            'TitleConfigs': [{'LangType': 'EN', 'TitleText': m['Title']}],
+            'ContentConfigs': [{'LangType': 'EN', 'ContentText': m['Content']}],
             'Position': 'CENTER', 'StartTime': None, 'EndTime': None,
             'MetaData': {'OfficeSiteId': self.office_site},
             'GmtCreate': '2026-10-01T08:00:00Z', 'GmtModified': '2026-10-01T08:00:00Z',
@@ -949,7 +984,7 @@ class AlicloudSim(ProviderSim):
             raise invalid('Type', 'Valid values: RunPowerShellScript, RunBatScript.')
         encoding = p.get('ContentEncoding') or 'PlainText'
         if encoding not in ('PlainText', 'Base64'):
-            raise invalid('ContentEncoding', 'Valid values: PlainText, Base64.')
+            encoding = 'PlainText'  # documented: a value that is not a valid one is treated as PlainText
         if encoding == 'Base64':
             if len(content) > 16 * 1024:
                 raise invalid('CommandContent', 'The Base64 content must not exceed 16 KB.')
@@ -967,7 +1002,18 @@ class AlicloudSim(ProviderSim):
         text = parse_msg_script(script) if ctype == 'RunPowerShellScript' else None
         targets = []
         for d in desktops:
-            targets.append({'desktop_id': d.id, 'fault': self.sim.faults.perid_fails('RunCommand', d.id)})
+            target = {'desktop_id': d.id}
+            refused = None
+            if self.sim.faults.perid_fails('RunCommand', d.id):
+                refused = INVOCATION_CLIENT_DOWN
+            elif self.status_of(d) != 'Running':
+                refused = INVOCATION_NOT_RUNNING
+            elif d.os_type != 'Windows' or (user and not any(s.user == user for s in d.sessions)):
+                refused = INVOCATION_NOT_APPLICABLE
+            if refused:
+                target.update(status=refused[0], error_code=refused[1], error_info=refused[2], output='',
+                              exit_code=None, finish=now)
+            targets.append(target)
         self.invocations[invoke_id] = {
             'id': invoke_id, 'content': content, 'type': ctype, 'encoding': encoding, 'script': script, 'text': text,
             'user': user, 'timeout': timeout, 'created': now, 'until': now + INVOCATION_SECONDS, 'status': 'Running',
@@ -978,62 +1024,75 @@ class AlicloudSim(ProviderSim):
     def _finish_invocation(self, inv: dict) -> None:
         when = inv['until']
         for t in inv['targets']:
+            if 'status' in t:
+                continue  # refused when the task was created
             d = self.desktops.get(t['desktop_id'])
             t['finish'] = when
-            status, code, info, output, exit_code = 'Success', '', '', '', 0
+            outcome, output, exit_code = None, '', 0
             if d is None:
-                status, code, info, exit_code = 'Failed', 'InstanceNotExists', 'The desktop no longer exists.', -1
-            elif t['fault']:
-                status, code, info, exit_code = 'Failed', 'InstanceRestarted', 'The desktop refused the command.', -1
+                outcome, exit_code = INVOCATION_RELEASED, None
             elif self.status_of(d) != 'Running':
-                status, code, info, exit_code = 'Failed', 'InstanceNotRunning', 'The desktop is not running.', -1
-            elif d.os_type != 'Windows':
-                status, code, info, exit_code = 'Failed', 'UnsupportedOsType', 'Commands run on Windows desktops only.', -1
-            elif inv['user'] and not any(s.user == inv['user'] for s in d.sessions):
-                status, code, info, exit_code = 'Failed', 'UserNotLoggedOn', 'End user %s has no session.' % inv['user'], -1
+                outcome, exit_code = INVOCATION_INTERRUPTED, None
             elif inv['text'] is None:
-                status, code = 'Failed', 'CommandFailed'
-                info = 'The simulated desktop only runs the popup script pattern (see MSG_SCRIPT_TEMPLATE).'
-                output, exit_code = 'The term is not recognized as the name of a cmdlet.', 1
+                # the simulated desktops run only the popup script pattern (see MSG_SCRIPT_TEMPLATE)
+                outcome, output, exit_code = INVOCATION_EXIT_NONZERO, 'The term is not recognized as the name of a cmdlet.', 1
             elif not d.sessions:
-                status, code, info = 'Failed', 'CommandFailed', 'msg: no session exists for *.'
-                output, exit_code = 'No session exists for *', 1
+                outcome, output, exit_code = INVOCATION_EXIT_NONZERO, 'No session exists for *', 1
             else:
                 for s in d.sessions:
                     self._deliver(d, s, inv['text'], 'msg', when)
+            status, code, info = outcome or ('Success', '', '')
             t.update(status=status, error_code=code, error_info=info, output=output, exit_code=exit_code)
-        states = set(t['status'] for t in inv['targets'])
-        inv['status'] = 'Success' if states == {'Success'} else 'Failed' if states == {'Failed'} else 'PartialFailed'
+        states = set(t['status'] == 'Success' for t in inv['targets'])
+        inv['status'] = 'Success' if states == {True} else 'Failed' if states == {False} else 'PartialFailed'
 
     def describe_invocations(self, req: Request) -> Response:
         p = self.params(req)
         self._region(p)
         invoke_id = p.get('InvokeId')
         rows = [self.invocations[invoke_id]] if invoke_id in self.invocations else [] if invoke_id else list(self.invocations.values())
-        desktop_filter = p.get('DesktopId')
+        wanted = set(p.list('DesktopIds', RUN_COMMAND_LIMIT) + ([p.get('DesktopId')] if p.get('DesktopId') else []))
         include_output = p.boolean('IncludeOutput', False)
+        include_desktops = p.boolean('IncludeInvokeDesktops', INCLUDE_INVOKE_DESKTOPS_DEFAULT)
+        output_encoding = p.get('ContentEncoding') or 'Base64'
+        if output_encoding not in ('PlainText', 'Base64'):
+            raise invalid('ContentEncoding', 'Valid values: PlainText, Base64.')
+        for name, key in (('InvokeStatus', 'status'), ('CommandType', 'type'), ('EndUserId', 'user')):
+            if p.get(name):
+                rows = [inv for inv in rows if inv[key] == p.get(name)]
+        if wanted:
+            rows = [inv for inv in rows if any(t['desktop_id'] in wanted for t in inv['targets'])]
         out = []
         for inv in rows:
             per = []
             for t in inv['targets']:
-                if desktop_filter and t['desktop_id'] != desktop_filter:
+                if wanted and t['desktop_id'] not in wanted:
                     continue
-                done = inv['status'] != 'Running'
-                per.append({
+                done = 'status' in t
+                row = {
                     'DesktopId': t['desktop_id'],
-                    'InvocationStatus': t.get('status', 'Running') if done else 'Running',
+                    'InvocationStatus': t['status'] if done else 'Running',
                     'ExitCode': t.get('exit_code') if done else None,
-                    'Output': base64.b64encode(t.get('output', '').encode()).decode() if done and include_output else '',
+                    'CreationTime': iso(inv['created']),
                     'StartTime': iso(inv['created']),
                     'FinishTime': iso(t['finish']) if done else None,
                     'Dropped': 0,
                     'ErrorCode': t.get('error_code', '') if done else '',
                     'ErrorInfo': t.get('error_info', '') if done else '',
                     'Repeats': 1,
-                })
-            out.append({'InvokeId': inv['id'], 'InvocationStatus': inv['status'], 'CommandType': inv['type'],
-                        'CommandContent': inv['content'] if inv['encoding'] == 'Base64'
-                        else base64.b64encode(inv['script'].encode()).decode(),
-                        'CreationTime': iso(inv['created']), 'EndUserId': inv['user'], 'InvokeDesktops': per})
-        page, token = self._page('DescribeInvocations', self._fingerprint(p), out, p)
+                }
+                if include_output:  # documented: not returned unless IncludeOutput is true
+                    text = t.get('output', '') if done else ''
+                    row['Output'] = base64.b64encode(text.encode()).decode() if output_encoding == 'Base64' else text
+                per.append(row)
+            entry = {'InvokeId': inv['id'], 'InvocationStatus': inv['status'], 'CommandType': inv['type'],
+                     'CommandContent': inv['content'] if inv['encoding'] == 'Base64'
+                     else base64.b64encode(inv['script'].encode()).decode(),
+                     'CreationTime': iso(inv['created']), 'EndUserId': inv['user'],
+                     'InvokeDesktopCount': len(inv['targets']),
+                     'InvokeDesktopSucceedCount': sum(1 for t in inv['targets'] if t.get('status') == 'Success')}
+            if include_desktops:
+                entry['InvokeDesktops'] = per
+            out.append(entry)
+        page, token = self._page('DescribeInvocations', self._fingerprint(p), out, p, INVOCATIONS_MAX_RESULTS)
         return self.ok({'Invocations': page, 'NextToken': token})

@@ -351,6 +351,10 @@ class Stats:
                 self.log.append({'op': op, 'method': method, 'status': status, 'write': is_write,
                                  'fault': fault, 'items': items, 'time': time.time()})
 
+    def count_rate_limited(self) -> None:
+        with self.lock:
+            self.rate_limited += 1
+
     def snapshot(self, with_log: bool = False) -> dict:
         with self.lock:
             out = {'total': self.total, 'writes': self.writes, 'by_op': dict(self.by_op),
@@ -594,65 +598,61 @@ class _Handler(BaseHTTPRequestHandler):
             return
         route, op = provider.classify(req)
         is_write = bool(route and route.write)
+        try:
+            resp, fault = self._outcome(provider, sim, req, route, op, is_write)
+        except Exception:
+            sim.stats[provider.name].record(op, req.method, None, is_write, time.perf_counter() - start, None)
+            raise
+        # Counted before the client can see the outcome: a client that reads /_sim/stats after its
+        # answer (or after its dropped connection) always finds its own request counted. Every
+        # request to a state-changing operation counts as a write, whatever its outcome.
+        sim.stats[provider.name].record(op, req.method, resp.status if resp is not None else None, is_write,
+                                        time.perf_counter() - start, fault)
+        if resp is None:
+            self._drop()
+        else:
+            self._send(resp)
+
+    def _outcome(self, provider: 'ProviderSim', sim: 'Simulator', req: Request, route: Route | None, op: str,
+                 is_write: bool) -> tuple[Response | None, str | None]:
+        """The answer to one request (None: drop the connection) and the fault injected, if any.
+
+        Any write is applied here, under the provider lock, before the answer goes out.
+        """
         faults = sim.faults
         delay = faults.latency(op, is_write)
         if delay:
             time.sleep(delay)
-        fault = None
-        status = None
-        try:
-            drop = faults.pick('drop', op, is_write)
-            drop_phase = faults.phase(drop) if drop else None
-            if drop and (drop_phase == 'before' or not is_write):
-                fault = 'drop'
-                self._drop()
-                return
-            if not sim.limiter[provider.name].allow():
-                with sim.stats[provider.name].lock:
-                    sim.stats[provider.name].rate_limited += 1
-                fault = 'rate_limited'
-                resp = provider.throttled(1.0)
-                status = resp.status
-                self._send(resp)
-                return
-            rule = faults.pick('throttle', op, is_write)
-            if rule:
-                fault = 'throttle'
-                resp = provider.throttled(rule.retry_after)
-                status = resp.status
-                self._send(resp)
-                return
-            err = faults.pick('5xx', op, is_write)
-            err_phase = faults.phase(err) if err else None
-            if err and (err_phase == 'before' or not is_write):
-                fault = '5xx'
-                resp = provider.server_error()
-                status = resp.status
-                self._send(resp)
-                return
-            with provider.lock:
-                provider.settle()
-                if route is None:
-                    resp = provider.not_found(req)
-                else:
-                    resp = provider.authenticate(req, route) if route.auth else None
-                    if resp is None:
-                        try:
-                            resp = route.handler(req)
-                        except ValueError as exc:  # malformed input the handler could not parse
-                            resp = provider.bad_request(str(exc))
-            if drop:  # write applied, answer lost
-                fault = 'drop'
-                self._drop()
-                return
-            if err:  # write applied, error answered
-                fault = '5xx'
-                resp = provider.server_error()
-            status = resp.status
-            self._send(resp)
-        finally:
-            # Every request to a state-changing operation counts as a write, whatever its outcome.
-            sim.stats[provider.name].record(op, req.method, status, is_write, time.perf_counter() - start, fault)
+        drop = faults.pick('drop', op, is_write)
+        drop_phase = faults.phase(drop) if drop else None
+        if drop and (drop_phase == 'before' or not is_write):
+            return None, 'drop'
+        if not sim.limiter[provider.name].allow():
+            sim.stats[provider.name].count_rate_limited()
+            return provider.throttled(1.0), 'rate_limited'
+        rule = faults.pick('throttle', op, is_write)
+        if rule:
+            return provider.throttled(rule.retry_after), 'throttle'
+        err = faults.pick('5xx', op, is_write)
+        err_phase = faults.phase(err) if err else None
+        if err and (err_phase == 'before' or not is_write):
+            return provider.server_error(), '5xx'
+        with provider.lock:
+            provider.settle()
+            if route is None:
+                resp = provider.not_found(req)
+            else:
+                resp = provider.authenticate(req, route) if route.auth else None
+                if resp is None:
+                    try:
+                        resp = route.handler(req)
+                    except ValueError as exc:  # malformed input the handler could not parse
+                        resp = provider.bad_request(str(exc))
+        if drop:  # write applied, answer lost
+            return None, 'drop'
+        if err:  # write applied, error answered
+            return provider.server_error(), '5xx'
+        return resp, None
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
 

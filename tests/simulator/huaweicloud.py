@@ -130,9 +130,14 @@ JOB_QUEUE_SECONDS = 3.0
 #: Simulated seconds of a power action, per op_type (the brief's 20-90 s).
 POWER_SECONDS = {'os-start': (20.0, 60.0), 'os-stop': (20.0, 60.0), 'reboot': (30.0, 90.0),
                  'os-hibernate': (30.0, 90.0)}
-#: task_status while a power action runs. 'hibernating' is not in the documented list.
-TASK_STATUS = {'os-start': 'powering-on', 'os-stop': 'powering-off', 'reboot': 'rebooting',
-               'os-hibernate': 'hibernating'}
+#: task_status while a power action runs, per op_type and ``type``: only values of the SDK's task_status list
+#: (DesktopDetailInfo). The list has rebooting_hard for a forced reboot and no value for hibernation: a
+#: hibernating desktop shows powering-off (its run state changes only at the end, to HIBERNATED).
+TASK_STATUS = {('os-start', 'SOFT'): 'powering-on', ('os-start', 'HARD'): 'powering-on',
+               ('os-stop', 'SOFT'): 'powering-off', ('os-stop', 'HARD'): 'powering-off',
+               ('reboot', 'SOFT'): 'rebooting', ('reboot', 'HARD'): 'rebooting_hard',
+               ('os-hibernate', 'SOFT'): 'powering-off', ('os-hibernate', 'HARD'): 'powering-off'}
+DESKTOP_OPS = ('os-start', 'os-stop', 'reboot', 'os-hibernate')
 #: Final run state of each op_type.
 FINAL_POWER = {'os-start': 'on', 'os-stop': 'off', 'reboot': 'on', 'os-hibernate': 'hibernated'}
 #: Pool action op_type -> desktop op_type (the pool API says 'hibernate').
@@ -147,9 +152,14 @@ NOTIFY_SECONDS = (3.0, 10.0)
 LOGOFF_SECONDS = 10.0
 #: BatchLogoffDesktops answers 200 with an empty body (the SDK response has no field).
 LOGOFF_RETURNS_JOB = False
-#: job_type values.
+#: job_type values, from the SDK's list (ListItaSubJobs job_type). A pool power action is
+#: executeDesktopsAction ("桌面操作"); the list has no notification type, so a notification job is the
+#: generic operateDesktops ("操作桌面").
 JOB_TYPE_POOL_ACTION = 'executeDesktopsAction'
-JOB_TYPE_NOTIFY = 'sendNotifications'
+JOB_TYPE_NOTIFY = 'operateDesktops'
+#: charging_mode of a pool: the SDK documents "0" (yearly/monthly) and "1" (pay per use); the simulated
+#: pools are pay per use.
+POOL_CHARGING_MODE = '1'
 #: Lifetime of IAM tokens in simulated seconds (documented 24 h); option ``huawei_token_lifetime``.
 TOKEN_LIFETIME = 86400.0
 #: IAM error bodies (Keystone style, with the IAM texts).
@@ -736,7 +746,11 @@ class HuaweiSim(ProviderSim):
             'ou_name': 'Computers',
             'sid': d.extra.get('sid'),
             'os_version': 'Windows Server 2022 Datacenter' if d.os_type == 'Windows' else d.os_type,
-            'os_type': d.os_type,
+            # The SDK model has no os_type field: the operating system type is the metadata key os_type
+            # ("Linux, Windows or Others").
+            'metadata': {'os_type': d.os_type if d.os_type in ('Windows', 'Linux') else 'Others', 'os_bit': '64',
+                         'image_name': 'Workspace_Windows_Server_2022_DataCenter' if d.os_type == 'Windows'
+                         else d.os_type, 'desktop_os_version': '2022' if d.os_type == 'Windows' else ''},
             'agent_version': '24.12.0',
             'share_resource_sku': None,
         }
@@ -750,7 +764,7 @@ class HuaweiSim(ProviderSim):
             'type': info.get('type', 'DYNAMIC'),
             'description': '',
             'created_time': iso_ms(info.get('created', 0)),
-            'charging_mode': 'POST_PAID',
+            'charging_mode': POOL_CHARGING_MODE,
             'desktop_count': len(members),
             'desktop_used': sum(1 for d in members if d.sessions),
             'availability_zone': '%sa' % self.region,
@@ -830,10 +844,11 @@ class HuaweiSim(ProviderSim):
         lo, hi = POWER_SECONDS[op]
         return self.rng.uniform(lo, hi)
 
-    def _start_power(self, d: Desktop, op: str, begin: float, seconds: float, job_id: str | None = None) -> float:
+    def _start_power(self, d: Desktop, op: str, kind: str, begin: float, seconds: float,
+                     job_id: str | None = None) -> float:
         until = begin + seconds
         d.transition = {'kind': 'reboot' if op == 'reboot' else op, 'power': FINAL_POWER[op], 'until': until,
-                        'begin': begin, 'task_status': TASK_STATUS[op], 'job': job_id}
+                        'begin': begin, 'task_status': TASK_STATUS[(op, kind)], 'job': job_id}
         return until
 
     # ------------------------------------------------------------------ desktops: lists
@@ -953,9 +968,9 @@ class HuaweiSim(ProviderSim):
         body = self._body(req)
         ids = self._ids(body, 'desktop_ids', ACTION_BATCH_LIMIT)
         op = body.get('op_type')
-        if op not in TASK_STATUS:
+        if op not in DESKTOP_OPS:
             raise invalid('The parameter op_type must be one of os-start, os-stop, reboot, os-hibernate.')
-        self._action_type(body)
+        kind = self._action_type(body)
         desktops = self._known(ids)
         now = self.sim.clock.now()
         failed = []
@@ -969,19 +984,19 @@ class HuaweiSim(ProviderSim):
                 failed.append({'desktop_id': d.id, 'desktop_name': d.name, 'error_code': refusal[0],
                                'error_msg': refusal[1]})
                 continue
-            self._start_power(d, op, now, self._power_seconds(op))
+            self._start_power(d, op, kind, now, self._power_seconds(op))
         out: dict[str, Any] = {'failed_operation_list': failed}
         if BATCH_ACTION_RETURNS_JOB_ID:
             out['job_id'] = str(uuid.uuid4())
         return self.ok(out)
 
     def _new_job(self, kind: str, job_type: str, desktops: list[Desktop], op_name: str, pool_id: str | None,
-                 text: str | None = None, op: str | None = None) -> dict:
+                 text: str | None = None, op: str | None = None, kind_of_action: str = DEFAULT_ACTION_TYPE) -> dict:
         now = self.sim.clock.now()
         job_id = str(uuid.uuid4())
         begin = now + JOB_QUEUE_SECONDS
         job = {'id': job_id, 'kind': kind, 'job_type': job_type, 'created': now, 'begin': begin, 'end': None,
-               'pool_id': pool_id, 'text': text, 'op': op, 'sub_jobs': []}
+               'pool_id': pool_id, 'text': text, 'op': op, 'type': kind_of_action, 'sub_jobs': []}
         for d in desktops:
             sub = {'id': str(uuid.uuid4()), 'job_id': job_id, 'desktop_id': d.id, 'desktop_name': d.name,
                    'user_name': d.users[0] if d.users else None, 'ip_address': d.address, 'begin': begin,
@@ -999,7 +1014,7 @@ class HuaweiSim(ProviderSim):
                         sub['fail'] = refusal
                         sub['end'] = begin + 1.0
                     else:
-                        sub['end'] = self._start_power(d, op, begin, self._power_seconds(op), job_id)
+                        sub['end'] = self._start_power(d, op, kind_of_action, begin, self._power_seconds(op), job_id)
             else:
                 sub['end'] = begin + self.rng.uniform(*NOTIFY_SECONDS)
             job['sub_jobs'].append(sub)
@@ -1013,10 +1028,10 @@ class HuaweiSim(ProviderSim):
         op = body.get('op_type')
         if op not in POOL_OPS:
             raise invalid('The parameter op_type must be one of os-start, os-stop, reboot, hibernate.')
-        self._action_type(body)
+        kind = self._action_type(body)
         desktops = [self.desktops[i] for i in pool.desktop_ids if i in self.desktops]
         job = self._new_job('power', JOB_TYPE_POOL_ACTION, desktops, 'execute_desktop_pool_action', pool.id,
-                            op=POOL_OPS[op])
+                            op=POOL_OPS[op], kind_of_action=kind)
         return self.ok({'job_id': job['id']})
 
     # ------------------------------------------------------------------ notifications and logoff

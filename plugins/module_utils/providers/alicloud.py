@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import re
 
 from ansible.module_utils.six.moves.urllib.parse import urlsplit
 
@@ -113,6 +114,13 @@ RUN_COMMAND_TIMEOUT = 60
 MESSAGE_TIMEOUT = RUN_COMMAND_TIMEOUT + 60
 #: DescribeInvocations per-desktop InvocationStatus values that mean "not finished yet".
 INVOCATION_RUNNING = ('Pending', 'Scheduled', 'Running', 'Stopping', 'Sending', 'Created')
+#: DescribeInvocations parameters. The default of IncludeInvokeDesktops is not documented and without the
+#: per-desktop results (InvokeDesktops) nothing can be told per desktop, so it is always sent. No MaxResults:
+#: one InvokeId is one invocation, within the default page of 10 (the documented maximum is 50).
+DESCRIBE_INVOCATIONS_PARAMS = {'IncludeInvokeDesktops': True}
+#: DescribeDesktopGroupSessions times are "yyyy-MM-dd HH:mm:ss" (SDK model), not ISO 8601; the time zone is not
+#: documented and taken as UTC, like every other ecd time.
+GROUP_SESSION_TIME = re.compile(r'^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)$')
 #: THE client-side shape of the popup script (the only place it is built; the simulator's
 #: MSG_SCRIPT_TEMPLATE must be the same string). The message travels only as the Base64 of its
 #: UTF-8 bytes, inside single quotes ([A-Za-z0-9+/=] cannot end the PowerShell string), decoded by
@@ -197,6 +205,12 @@ def in_maintenance(record):
     values = list(flags or [])
     values += list(single) if isinstance(single, list) else [single]
     return any(MAINTENANCE_FLAG_MARKER in str(v).lower() for v in values if v)
+
+
+def iso_time(value):
+    """A DescribeDesktopGroupSessions time as ISO 8601 UTC (other forms are returned unchanged)."""
+    m = GROUP_SESSION_TIME.match(value or '')
+    return '%sT%sZ' % m.groups() if m else value
 
 
 def power_state(status):
@@ -362,7 +376,7 @@ class AlicloudAdapter(ProviderAdapter):
                         continue
                     out.append(session('%s:%s' % (d['id'], rec.get('EndUserId')), d['id'], d.get('name'),
                                        d.get('pool'), rec.get('EndUserId'), state,
-                                       rec.get('LastSessionStartTime'), rec))
+                                       iso_time(rec.get('LastSessionStartTime')), rec))
             rest = [i for i in rest if by_id[i].get('pool') not in pools]
         for batch in chunks(rest, IDS_PER_CALL):
             number = 1
@@ -526,7 +540,7 @@ class AlicloudAdapter(ProviderAdapter):
 
     def _read_invocation(self, invoke_id):
         """``{desktop_id: InvokeDesktops row}`` of one invocation (DescribeInvocations)."""
-        data = self._call('DescribeInvocations', {'InvokeId': invoke_id})
+        data = self._call('DescribeInvocations', dict(DESCRIBE_INVOCATIONS_PARAMS, InvokeId=invoke_id))
         rows = {}
         for inv in data.get('Invocations') or []:
             if inv.get('InvokeId') == invoke_id:

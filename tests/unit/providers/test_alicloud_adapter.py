@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -20,6 +21,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import (
     AlicloudAdapter,
     in_maintenance,
+    iso_time,
     power_state,
 )
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
@@ -165,6 +167,8 @@ def test_normalization_helpers():
     assert [power_state(s) for s in ('Running', 'Stopped', 'Hibernated', 'Starting', 'Rebooting', 'WakingUp',
                                      'Deleted', None)] == ['powered_on', 'powered_off', 'suspended', 'transitioning',
                                                            'transitioning', 'transitioning', 'unknown', 'unknown']
+    assert iso_time('2026-11-02 08:15:00') == '2026-11-02T08:15:00Z'
+    assert iso_time('2026-11-02T08:15:00Z') == '2026-11-02T08:15:00Z' and iso_time(None) is None
 
 
 def test_list_sessions(ctl, adapter):
@@ -199,6 +203,11 @@ def test_list_sessions_of_whole_pools_page_by_sessions(ctl, adapter):
     got = adapter.list_sessions(wanted, pool_ids=[big], fresh=True)
     assert sorted((s['desktop_id'], s['user'], s['state']) for s in got) == expected
     assert all(s['desktop_name'] and s['pool'] for s in got)
+    # DescribeDesktopGroupSessions says "yyyy-MM-dd HH:mm:ss"; the sessions carry ISO 8601 UTC like the others
+    starts = dict(((d['id'], s['user']), s['start_time']) for d in state['desktops'] for s in d['sessions'])
+    for s in got:
+        want = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(starts[(s['desktop_id'], s['user'])]))
+        assert s['start_time'] == want
     # the pool's sessions 100 per page, whatever the number of its desktops; the other 30 desktops by id
     assert len(by_pool[big]) > 100
     assert ops(ctl) == {'DescribeDesktopGroupSessions': max(1, math.ceil(in_pool / 100)),

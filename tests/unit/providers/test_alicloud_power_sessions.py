@@ -389,8 +389,9 @@ def test_run_command_batches_of_50_and_per_desktop_failures(ctl, adapter):
     failed = {sid: why for sid, why in out.items() if why}
     by_desktop = {s['session_id']: s['desktop_id'] for s in sessions}
     assert {by_desktop[sid] for sid in failed} == {linux, refused}
-    assert 'UnsupportedOsType' in [why for sid, why in failed.items() if by_desktop[sid] == linux][0]
-    assert 'InstanceRestarted' in [why for sid, why in failed.items() if by_desktop[sid] == refused][0]
+    why_of = dict((by_desktop[sid], why) for sid, why in failed.items())
+    assert 'Invalid on desktop %s: CommandNotApplicable' % linux in why_of[linux]
+    assert 'Aborted on desktop %s: ClientNotRunning' % refused in why_of[refused]
     got = delivered(ctl)
     assert sorted(m['desktop_id'] for m in got) == sorted(set(with_session) - {linux, refused})
 
@@ -463,6 +464,22 @@ def test_run_command_throttled_beyond_retries_fails_its_sessions(ctl, adapter):
     assert delivered(ctl) == []
 
 
+def test_invocations_are_read_with_their_per_desktop_results(ctl, adapter, monkeypatch):
+    """IncludeInvokeDesktops has no documented default: without it there is no per-desktop outcome to read."""
+    sessions = [s for s in targets(adapter, ctl) if s['state'] == 'connected'][:1]
+    calls = []
+    real = adapter._call  # pylint: disable=protected-access
+
+    def spy(action, params=None, **kwargs):
+        calls.append((action, dict(params or {})))
+        return real(action, params, **kwargs)
+
+    monkeypatch.setattr(adapter, '_call', spy)
+    assert adapter.send_message(sessions, 'hello', options=RUN) == {sessions[0]['session_id']: None}
+    asked = [params for action, params in calls if action == 'DescribeInvocations']
+    assert asked and all(p['IncludeInvokeDesktops'] is True and p.get('MaxResults', 10) <= 50 for p in asked)
+
+
 def test_run_command_invocation_not_finished_in_time(ctl, adapter):
     sessions = targets(adapter, ctl)[:2]
     adapter.message_timeout = 2  # simulated seconds; the simulated invocation needs INVOCATION_SECONDS
@@ -478,7 +495,7 @@ def test_run_command_needs_a_session(ctl, adapter):
         ctl.provider_sim.desktops[did].sessions = []
     out = adapter.send_message(sessions, 'too late', options=RUN)
     raw_out, out = out, texts(out)
-    assert 'UserNotLoggedOn' in out[sessions[0]['session_id']]
+    assert 'CommandNotApplicable' in out[sessions[0]['session_id']]
 
 
 def test_service_pool_message_skips_desktops_without_session(ctl, adapter):

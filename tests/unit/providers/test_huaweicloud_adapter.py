@@ -146,6 +146,20 @@ def test_power_state_normalization(ctl, adapter):
     assert found[on[2]]['power_state'] == base.SUSPENDED
     assert power_state('SHUTOFF', None) == base.POWERED_OFF and power_state('SHUTOFF', 'powering-on') == base.TRANSITIONING
     assert power_state('', None) == base.UNKNOWN
+    # every task_status the simulator shows (the SDK's values), including a forced reboot and hibernation
+    assert set(power_state('ACTIVE', t) for t in set(H.TASK_STATUS.values())) == {base.TRANSITIONING}
+    assert {'rebooting_hard', 'powering-off'} <= set(H.TASK_STATUS.values())
+
+
+def test_forced_reboot_is_followed_to_the_end(ctl, adapter):
+    on = [d['id'] for d in ctl.state()['desktops'] if d['power'] == 'on'][:2]
+    assert adapter.power(on, 'restart', force=True) == ({}, [])
+    ctl.advance(1)
+    found = adapter.list_desktops(desktop_ids=on)
+    assert set(d['raw']['task_status'] for d in found) == {'rebooting_hard'}
+    assert set(d['power_state'] for d in found) == {base.TRANSITIONING}
+    ctl.advance(120)
+    assert set(d['power_state'] for d in adapter.list_desktops(desktop_ids=on)) == {base.POWERED_ON}
 
 
 def test_list_sessions_from_connect_status(ctl, adapter):

@@ -509,12 +509,14 @@ def test_stop_and_start_are_asynchronous(ctl):
 def test_reboot_hibernate_wakeup(ctl):
     ctl.reset(fleet=60)
     a, b = _by_power(ctl, 'on', with_sessions=True)[:2]
-    ok(ctl, 'RebootDesktops', DesktopId=[a])
-    assert _status(ctl, [a]) == {a: 'Rebooting'} and desktops_state(ctl)[a]['sessions'] == []
-    ctl.advance(A.TRANSITION_SECONDS['reboot'] + 1)
+    ok(ctl, 'RebootDesktops', DesktopId=[a])  # no Rebooting status is documented: Stopping, then Starting
+    assert _status(ctl, [a]) == {a: 'Stopping'} and desktops_state(ctl)[a]['sessions'] == []
+    ctl.advance(A.TRANSITION_SECONDS['reboot'] / 2 + 1)
+    assert _status(ctl, [a]) == {a: 'Starting'}
+    ctl.advance(A.TRANSITION_SECONDS['reboot'] / 2)
     assert _status(ctl, [a]) == {a: 'Running'}
-    ok(ctl, 'HibernateDesktops', DesktopId=[b])
-    assert _status(ctl, [b]) == {b: A.TRANSITION_STATUS['hibernate']}
+    ok(ctl, 'HibernateDesktops', DesktopId=[b])  # no Hibernating status is documented
+    assert _status(ctl, [b]) == {b: 'Stopping'} and A.TRANSITION_STATUS['hibernate'] == ('Stopping',)
     err(ctl, 'WakeupDesktops', *A.WAKEUP_REFUSAL, DesktopId=[b])
     ctl.advance(A.TRANSITION_SECONDS['hibernate'] + 1)
     assert _status(ctl, [b]) == {b: 'Hibernated'}
@@ -627,8 +629,8 @@ def test_console_messages(ctl):
     assert ok(ctl, 'DescribeConsoleMessages', MessageIds=['msg-sim-maintenance'])['MessageList'][0]['Status'] == 'Published'
 
 
-def _invocation(ctl, invoke_id):
-    inv = ok(ctl, 'DescribeInvocations', InvokeId=invoke_id)['Invocations']
+def _invocation(ctl, invoke_id, **extra):
+    inv = ok(ctl, 'DescribeInvocations', InvokeId=invoke_id, IncludeInvokeDesktops=True, **extra)['Invocations']
     assert len(inv) == 1
     return inv[0]
 
@@ -651,9 +653,10 @@ def test_run_command_popup(ctl):
     assert ctl.state()['messages'] == []
     ctl.advance(A.INVOCATION_SECONDS + 1)
     inv = _invocation(ctl, body['InvokeId'])
-    per = {x['DesktopId']: x['InvocationStatus'] for x in inv['InvokeDesktops']}
-    want = dict((i, 'Success') for i in with_session)
-    want.update({no_session[0]: 'Failed', stopped[0]: 'Failed', linux: 'Failed'})
+    per = {x['DesktopId']: (x['InvocationStatus'], x['ErrorCode'], x['ExitCode']) for x in inv['InvokeDesktops']}
+    want = dict((i, ('Success', '', 0)) for i in with_session)
+    want.update({no_session[0]: ('Failed', 'ExitCodeNonzero', 1),  # msg * finds no session
+                 stopped[0]: ('Invalid', 'InstanceNotRunning', None), linux: ('Invalid', 'CommandNotApplicable', None)})
     assert per == want
     assert inv['InvocationStatus'] == 'PartialFailed'
     state = desktops_state(ctl)
@@ -707,8 +710,60 @@ def test_run_command_end_user_and_perid_fault(ctl):
               EndUserId=user)
     ctl.advance(A.INVOCATION_SECONDS + 1)
     per = {x['DesktopId']: x for x in _invocation(ctl, body['InvokeId'])['InvokeDesktops']}
-    assert per[a]['InvocationStatus'] == 'Success' and per[b]['InvocationStatus'] == 'Failed'
+    assert per[a]['InvocationStatus'] == 'Success'
+    assert (per[b]['InvocationStatus'], per[b]['ErrorCode']) == A.INVOCATION_CLIENT_DOWN[:2]
     assert {m['desktop_id'] for m in ctl.state()['messages']} == {a}
+    # EndUserId without a session of that user on the desktop: the command is not applicable there
+    other = _by_power(ctl, 'on', with_sessions=True)[2]
+    body = ok(ctl, 'RunCommand', DesktopId=[other], CommandContent=A.msg_script('hi'), Type='RunPowerShellScript',
+              EndUserId=user)
+    row = _invocation(ctl, body['InvokeId'])['InvokeDesktops'][0]
+    assert (row['InvocationStatus'], row['ErrorCode'], row['ErrorInfo']) == A.INVOCATION_NOT_APPLICABLE
+
+
+def test_run_command_desktop_stopped_meanwhile_is_interrupted(ctl):
+    a = _by_power(ctl, 'on', with_sessions=True)[0]
+    body = ok(ctl, 'RunCommand', DesktopId=[a], CommandContent=A.msg_script('hi'), Type='RunPowerShellScript')
+    ok(ctl, 'StopDesktops', DesktopId=[a])
+    ctl.advance(A.INVOCATION_SECONDS + 1)
+    row = _invocation(ctl, body['InvokeId'])['InvokeDesktops'][0]
+    assert (row['InvocationStatus'], row['ErrorCode'], row['ErrorInfo']) == A.INVOCATION_INTERRUPTED
+    assert ctl.state()['messages'] == []
+
+
+def test_describe_invocations_returns_only_what_was_asked_for(ctl):
+    ids = _by_power(ctl, 'on', with_sessions=True)[:2]
+    body = ok(ctl, 'RunCommand', DesktopId=ids, CommandContent=A.msg_script('hi'), Type='RunPowerShellScript')
+    ctl.advance(A.INVOCATION_SECONDS + 1)
+    bare = ok(ctl, 'DescribeInvocations', InvokeId=body['InvokeId'])['Invocations'][0]
+    assert 'InvokeDesktops' not in bare and bare['InvocationStatus'] == 'Success'  # IncludeInvokeDesktops not sent
+    assert bare['InvokeDesktopCount'] == bare['InvokeDesktopSucceedCount'] == 2
+    rows = _invocation(ctl, body['InvokeId'])['InvokeDesktops']
+    assert len(rows) == 2 and not any('Output' in r for r in rows)  # IncludeOutput not sent: no Output
+    rows = _invocation(ctl, body['InvokeId'], IncludeOutput=True)['InvokeDesktops']
+    assert all(r['Output'] == '' for r in rows)  # Base64 of the (empty) output of msg
+    one = _invocation(ctl, body['InvokeId'], DesktopIds=ids[1:])['InvokeDesktops']
+    assert [r['DesktopId'] for r in one] == ids[1:]
+    assert ok(ctl, 'DescribeInvocations', InvokeStatus='Running')['Invocations'] == []
+
+
+def test_describe_invocations_page_size(ctl):
+    for _n in range(12):
+        ok(ctl, 'RunCommand', DesktopId=all_ids(ctl)[:1], CommandContent=A.msg_script('x'), Type='RunPowerShellScript')
+    first = ok(ctl, 'DescribeInvocations')
+    assert len(first['Invocations']) == A.INVOCATIONS_MAX_RESULTS[1] == 10 and first['NextToken']
+    assert len(ok(ctl, 'DescribeInvocations', MaxResults=50)['Invocations']) == 12
+    err(ctl, 'DescribeInvocations', 400, 'InvalidParameter', MaxResults=51)
+    err(ctl, 'DescribeInvocations', 400, 'InvalidParameter', MaxResults=100)
+
+
+def test_run_command_unknown_content_encoding_is_plain_text(ctl):
+    target = _by_power(ctl, 'on', with_sessions=True)[0]
+    body = ok(ctl, 'RunCommand', DesktopId=[target], CommandContent=A.msg_script('hi'), ContentEncoding='base64',
+              Type='RunPowerShellScript')  # not a valid value (case): taken as PlainText, and the script is plain
+    ctl.advance(A.INVOCATION_SECONDS + 1)
+    assert _invocation(ctl, body['InvokeId'])['InvocationStatus'] == 'Success'
+    assert [m['desktop_id'] for m in ctl.state()['messages']] == [target] * len(desktops_state(ctl)[target]['sessions'])
 
 
 # --------------------------------------------------------------------------- faults and stats
