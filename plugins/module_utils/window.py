@@ -826,18 +826,20 @@ def merge_reports(reports, path=None):
     if twice:
         raise ConfigError('%d desktop(s) are in more than one slice report: %s. Slices must be disjoint.'
                           % (len(twice), ', '.join(twice[:5])))
-    summaries = [(r or {}).get('summary') or {} for r in reports or []]
-    count = dict((s, sum(1 for r in records if r.get('status') == s)) for s in STATUSES)
-    warnings = dict((k, sum((s.get('warnings') or {}).get(k, 0) for s in summaries)) for k in ('delivered', 'failed'))
-    summary = dict(count, desktops=len(records), slices=len(summaries), warnings=warnings,
-                   pools=len(set(r.get('pool') for r in records)),
-                   waves=max([s.get('waves', 0) for s in summaries] or [0]),
-                   check_mode=any(s.get('check_mode') for s in summaries),
-                   stopped_early=any(s.get('stopped_early') for s in summaries), report=path)
+    summary = _merged_summary([(r or {}).get('summary') or {} for r in reports or []], records, path)
     records.sort(key=lambda r: (r.get('pool') or '', r.get('wave') or 1 << 30, r.get('name') or '', r['id']))
     merged = {'summary': summary, 'desktops': records}
     merged['stats'] = stats_of(merged)
     return merged
+
+
+def _merged_summary(summaries, records, path):
+    count = dict((s, sum(1 for r in records if r.get('status') == s)) for s in STATUSES)
+    warnings = dict((k, sum((s.get('warnings') or {}).get(k, 0) for s in summaries)) for k in ('delivered', 'failed'))
+    return dict(count, desktops=len(records), slices=len(summaries), warnings=warnings,
+                pools=len(set(r.get('pool') for r in records)), waves=max([s.get('waves', 0) for s in summaries] or [0]),
+                check_mode=any(s.get('check_mode') for s in summaries),
+                stopped_early=any(s.get('stopped_early') for s in summaries), report=path)
 
 
 def wave_groups(groups, prefix='vdi_wave_'):

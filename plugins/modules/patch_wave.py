@@ -85,7 +85,8 @@ attributes:
     platforms: all
     description: Runs on the controller, under the same C(ansible-playbook) process as the plan.
 seealso:
-  - role: vdi.fleet.patch_window
+  - plugin: vdi.fleet.patch_window
+    plugin_type: role
   - module: vdi.fleet.patch_window_plan
   - module: vdi.fleet.patch_window_report
 '''
@@ -202,7 +203,9 @@ def main():
         e['changed'] = e['outcome'] == 'done'
         e['failed'] = e['outcome'] in ('refused', 'unknown')
     # a desktop that failed is recorded in the journal and the report; the window goes on
-    vm.exit_desktops(entries, summary=result.pop('summary'), fail_on_error=False, **result)
+    vm.exit_desktops(entries, summary=result['summary'], fail_on_error=False, slot=result['slot'],
+                     active=result['active'], wave_desktops=result['wave_desktops'], remaining=result['remaining'],
+                     stopped=result['stopped'], note=result['note'])
 
 
 if __name__ == '__main__':

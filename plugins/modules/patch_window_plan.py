@@ -69,7 +69,7 @@ options:
     description: Length of one countdown minute in seconds (lower it to rehearse a window quickly).
     type: int
     default: 60
-  message:
+  countdown_message:
     description: Countdown text; C({minutes}) is replaced by the minutes left and C({pool}) by the pool name.
     type: str
     default: Your virtual desktop goes into maintenance in {minutes} minute(s). Please save your work and log off.
@@ -155,7 +155,8 @@ notes:
   - The run a window belongs to is the C(ansible-playbook) process that runs it (host, pid and start time); every
     phase of the window must run on the same controller, under that process.
 seealso:
-  - role: vdi.fleet.patch_window
+  - plugin: vdi.fleet.patch_window
+    plugin_type: role
   - module: vdi.fleet.patch_wave
   - module: vdi.fleet.patch_window_report
 '''
@@ -226,7 +227,7 @@ WINDOW_SPEC = dict(
     wave_size=dict(type='str', default='25%'),
     countdown=dict(type='list', elements='int', default=[15, 5, 1]),
     minute_seconds=dict(type='int', default=60),
-    message=dict(type='str', default='Your virtual desktop goes into maintenance in {minutes} minute(s). '
+    countdown_message=dict(type='str', default='Your virtual desktop goes into maintenance in {minutes} minute(s). '
                                      'Please save your work and log off.'),
     message_type=dict(type='str', default='warning', choices=['info', 'warning', 'error']),
     message_options=dict(type='dict', default={}),
@@ -257,6 +258,7 @@ def main():
                         required_one_of=[('pools', 'desktops')], mutually_exclusive=[('pools', 'desktops')])
     p = vm.params
     opts = dict((k, p[k]) for k in WINDOW_SPEC)
+    opts['message'] = opts.pop('countdown_message')
     opts['pools'] = p['pools']
 
     def work(adapter):

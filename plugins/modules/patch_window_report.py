@@ -43,7 +43,8 @@ attributes:
     platforms: all
     description: Runs on the controller, under the same C(ansible-playbook) process as the plan.
 seealso:
-  - role: vdi.fleet.patch_window
+  - plugin: vdi.fleet.patch_window
+    plugin_type: role
   - module: vdi.fleet.patch_window_plan
 '''
 

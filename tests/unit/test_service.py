@@ -51,7 +51,8 @@ class FakeAdapter(ProviderAdapter):
             out.append(desktop(did, name, pid, self.flags[did], 'powered_on', 0, {}))
         return out
 
-    def set_maintenance(self, ids, enabled, enforce=False):
+    def set_maintenance(self, desktop_ids, enabled, enforce=False):
+        ids = desktop_ids
         self.calls.append(('set_maintenance', tuple(ids), enabled))
         failures = {}
         for i in ids:
@@ -158,7 +159,8 @@ class FlakyAdapter(FakeAdapter):
         super().__init__(**kw)
         self.drops, self.times, self.applied = set(drops), times, applied
 
-    def set_maintenance(self, ids, enabled, enforce=False):
+    def set_maintenance(self, desktop_ids, enabled, enforce=False):
+        ids = desktop_ids
         hit = [i for i in ids if i in self.drops]
         if hit and self.times > 0:
             self.times -= 1

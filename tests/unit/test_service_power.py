@@ -51,7 +51,8 @@ class FakePower(ProviderAdapter):
         else:
             self.pending[did] = ['transitioning', final]
 
-    def power(self, ids, action, force=False):
+    def power(self, desktop_ids, action, force=False):
+        ids = desktop_ids
         self.calls.append(('power', action, tuple(ids)))
         failures = {}
         for did in ids:

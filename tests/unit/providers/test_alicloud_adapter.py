@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts, unknown  # pylint: disable=import-error
 
 from conftest import SimControl
 from core import Simulator
@@ -17,7 +17,6 @@ import alicloud as A  # the simulator module (tests/simulator is on sys.path)
 from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import (
     AlicloudAdapter,
     in_maintenance,

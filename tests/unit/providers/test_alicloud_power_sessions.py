@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts  # pylint: disable=import-error
 
 from conftest import SimControl
 from core import Simulator
@@ -19,7 +19,6 @@ from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import alicloud as adapter_mod
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import AlicloudAdapter
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
 

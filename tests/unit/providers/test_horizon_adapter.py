@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts, unknown  # pylint: disable=import-error
 import requests
 
 from conftest import SimControl  # pylint: disable=import-error
@@ -15,7 +15,6 @@ import horizon as hzsim  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.horizon import (
     HorizonAdapter, or_filter, release_of, version_tuple)
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy, retry_after_of
@@ -255,7 +254,7 @@ def test_item_failures_parsing():
     got = HorizonAdapter.item_failures(['a', 'b', 'c', 'd', 'e'], results)
     assert unknown(got) == {'e'}  # no result: the outcome of that machine is not known
     assert texts(got) == {'b': 'HTTP 404: gone (inventory.machine.not.found)', 'c': 'HTTP 400: Entity does not exist.',
-                   'e': 'Horizon returned no result for this machine; its state is unknown.'}
+                          'e': 'Horizon returned no result for this machine; its state is unknown.'}
 
 
 # =========================================================================== auth

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts  # pylint: disable=import-error
 
 from conftest import SimControl  # pylint: disable=import-error
 from core import Simulator  # pylint: disable=import-error

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts, unknown  # pylint: disable=import-error
 
 from conftest import SimControl
 from core import Simulator
@@ -16,7 +16,6 @@ import huaweicloud as H  # the simulator module (tests/simulator is on sys.path)
 from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import Failure
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter, power_state
 from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy

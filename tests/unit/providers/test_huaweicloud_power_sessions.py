@@ -11,7 +11,7 @@ from collections import Counter
 
 import pytest
 
-from outcomes import texts, unknown  # noqa: F401  pylint: disable=import-error
+from outcomes import texts  # pylint: disable=import-error
 
 from conftest import SimControl
 from core import Simulator
