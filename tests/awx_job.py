@@ -191,7 +191,6 @@ class Job:
         self.job_args = None
         self.status = None
         self.rc = None
-        self.seconds = 0.0
 
     def event_handler(self, event: dict) -> bool:
         self.events.append(json.loads(json.dumps(event)))
