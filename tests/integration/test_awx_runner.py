@@ -58,7 +58,7 @@ def run_job(tmp_path, sim, answers, job_type=None, omit_env_files=True, verbosit
 
 def stats_event_artifacts(job):
     """set_stats as ansible-runner wrote it: ``event_data.artifact_data`` of the ``playbook_on_stats`` event file."""
-    found = [json.loads(text) for _, text in job.event_files() if '"playbook_on_stats"' in text]
+    found = [json.loads(item[1]) for item in job.event_files() if '"playbook_on_stats"' in item[1]]
     found = [e for e in found if e['event'] == 'playbook_on_stats']
     assert len(found) == 1, 'one playbook_on_stats event expected, got %d' % len(found)
     return found[0]['event_data']['artifact_data']
@@ -152,7 +152,7 @@ def test_job_type_check_is_a_plan_with_zero_writes(sim, tmp_path):
 @pytest.mark.parametrize('provider_name', ['horizon'])
 def test_survey_text_without_a_pool_stops_before_any_request(sim, tmp_path):
     sim.clear_stats()
-    job, _ = run_job(tmp_path, sim, pool_answers('', patch_window_pools_text='# nothing tonight\n\n  \n'))
+    job = run_job(tmp_path, sim, pool_answers('', patch_window_pools_text='# nothing tonight\n\n  \n'))[0]
     assert (job.status, job.rc) == ('failed', 2)
     assert 'No pool to patch' in job.stdout()
     assert sim.stats()['total'] == 0

@@ -106,7 +106,7 @@ def test_connection_from_the_environment_sends_what_patch_window_connection_send
     for label, run in runs.items():
         assert writes(run), '%s: no write request reached the simulator' % label
         assert run['in_maintenance'] == [], label
-        assert set(s for s, _ in run['outcome'].values()) == {'released'}, (label, run['outcome'])
+        assert set(outcome[0] for outcome in run['outcome'].values()) == {'released'}, (label, run['outcome'])
 
     assert writes(by_env) == writes(by_var)
     assert reads(by_env) == reads(by_var)
@@ -115,7 +115,7 @@ def test_connection_from_the_environment_sends_what_patch_window_connection_send
         # Huawei's logoff takes a message: every busy desktop gets patch_window_logoff_message with its logoff
         for label, run in runs.items():
             notices = sorted(d for d, kind, text in deliveries(run) if kind == 'logoff' and text == LOGOFF_MESSAGE)
-            logoffs = [d for d, kind, _ in deliveries(run) if kind == 'logoff']
+            logoffs = [entry[0] for entry in deliveries(run) if entry[1] == 'logoff']
             assert notices, ('%s: the logoff requests carried no patch_window_logoff_message (logoff deliveries: %s)'
                              % (label, logoffs))
             assert sorted(set(notices)) == busy, label
