@@ -72,6 +72,9 @@ class SimControl:
     def patch(self, desktop_id: str, **patch) -> dict:
         return self.call('POST', 'desktops/' + desktop_id, patch)
 
+    def rename_pool(self, pool_id: str, name: str) -> dict:
+        return self.call('POST', 'pools/' + pool_id, {'name': name})
+
     def module_args(self, **extra) -> dict:
         """Connection options for a module, straight from the ready info."""
         args = dict(self.conn)

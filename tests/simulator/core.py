@@ -522,7 +522,7 @@ class ProviderSim:
         d = self.desktops.get(desktop_id) or next((x for x in self.desktops.values() if x.name == desktop_id), None)
         if d is None:
             raise KeyError(desktop_id)
-        for key in ('maintenance', 'power', 'os_type'):
+        for key in ('maintenance', 'power', 'os_type', 'name', 'address'):
             if key in patch:
                 setattr(d, key, patch[key])
         if 'transition' in patch:
@@ -538,6 +538,15 @@ class ProviderSim:
         if 'extra' in patch:
             d.extra.update(patch['extra'])
         return self.desktop_state(d)
+
+    def patch_pool(self, pool_id: str, patch: dict) -> dict:
+        p = next((x for x in self.pools if x.id == pool_id), None) or next(
+            (x for x in self.pools if x.name == pool_id), None)
+        if p is None:
+            raise KeyError(pool_id)
+        if 'name' in patch:
+            p.name = patch['name']
+        return {'id': p.id, 'name': p.name, 'desktops': len(p.desktop_ids)}
 
     def desktop_state(self, d: Desktop) -> dict:
         return {
@@ -815,4 +824,10 @@ class Simulator:
                     return Response(200, provider.patch_desktop(path[len('desktops/'):], data))
                 except KeyError:
                     return Response(404, {'error': 'no such desktop'})
+        if path.startswith('pools/') and req.method in ('POST', 'PATCH'):
+            with provider.lock:
+                try:
+                    return Response(200, provider.patch_pool(path[len('pools/'):], data))
+                except KeyError:
+                    return Response(404, {'error': 'no such pool'})
         return Response(404, {'error': 'unknown control endpoint %s %s' % (req.method, req.path)})
