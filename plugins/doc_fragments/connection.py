@@ -110,90 +110,80 @@ attributes:
       - vdi.fleet.provider
 '''
 
+    # The inventory plugin passes these options through the modules' argument spec
+    # (module_utils/connection.py), so the environment variables, their order and the defaults are the modules'
+    # ones: no env or default here, or the configuration system would apply its own before the argument spec.
     PLUGINS = r'''
 options:
   provider:
     description:
       - The VDI provider to talk to.
+      - If not set, E(VDI_FLEET_PROVIDER) is used. One of the two is required.
     type: str
     choices: [horizon, huaweicloud, alicloud]
-    required: true
-    env:
-      - name: VDI_FLEET_PROVIDER
   endpoint:
     description:
-      - Base URL of the provider API (Horizon Connection Server URL without C(/rest)); for the clouds it defaults from O(region).
+      - Base URL of the provider API (Horizon Connection Server URL without C(/rest)); for the clouds it defaults
+        from O(region).
+      - If not set, E(VDI_FLEET_ENDPOINT) is used.
     type: str
-    env:
-      - name: VDI_FLEET_ENDPOINT
   region:
     description:
-      - Cloud region (Huawei Cloud or Alibaba Cloud). For Alibaba Cloud E(ALIBABA_CLOUD_REGION_ID), E(ALICLOUD_REGION) and E(ALICLOUD_REGION_ID) are read too.
+      - Cloud region (Huawei Cloud or Alibaba Cloud).
+      - If not set, E(VDI_FLEET_REGION) is used, and for Alibaba Cloud E(ALIBABA_CLOUD_REGION_ID),
+        E(ALICLOUD_REGION) or E(ALICLOUD_REGION_ID).
     type: str
-    env:
-      - name: VDI_FLEET_REGION
   project_id:
     description:
-      - Huawei Cloud project ID; discovered from the region when not set. E(HUAWEICLOUD_SDK_PROJECT_ID) is read too.
+      - Huawei Cloud project ID; discovered from the region when not set.
+      - If not set, E(VDI_FLEET_PROJECT_ID) or E(HUAWEICLOUD_SDK_PROJECT_ID) is used.
     type: str
-    env:
-      - name: VDI_FLEET_PROJECT_ID
   username:
     description:
       - Horizon administrator (sAMAccountName) or Huawei Cloud IAM user.
+      - If not set, E(VDI_FLEET_USERNAME) is used.
     type: str
-    env:
-      - name: VDI_FLEET_USERNAME
   password:
     description:
       - Password of O(username).
+      - If not set, E(VDI_FLEET_PASSWORD) is used.
     type: str
-    env:
-      - name: VDI_FLEET_PASSWORD
   domain:
     description:
       - Horizon AD domain (NetBIOS name) or Huawei Cloud account name.
+      - If not set, E(VDI_FLEET_DOMAIN) is used.
     type: str
-    env:
-      - name: VDI_FLEET_DOMAIN
   access_key:
     description:
       - Access key ID (Huawei Cloud AK, Alibaba Cloud AccessKey ID).
-      - The vendors' variables E(HUAWEICLOUD_SDK_AK) and E(ALIBABA_CLOUD_ACCESS_KEY_ID) (or E(ALICLOUD_ACCESS_KEY)) are
-        read too, for the provider in use.
+      - If not set, E(VDI_FLEET_ACCESS_KEY) is used, then E(HUAWEICLOUD_SDK_AK) for Huawei Cloud or
+        E(ALIBABA_CLOUD_ACCESS_KEY_ID), E(ALICLOUD_ACCESS_KEY), E(ALICLOUD_ACCESS_KEY_ID) for Alibaba Cloud.
     type: str
-    env:
-      - name: VDI_FLEET_ACCESS_KEY
   secret_key:
     description:
-      - Secret access key. E(HUAWEICLOUD_SDK_SK) and E(ALIBABA_CLOUD_ACCESS_KEY_SECRET) (or E(ALICLOUD_SECRET_KEY)) are read too, for the provider in use.
+      - Secret access key.
+      - If not set, E(VDI_FLEET_SECRET_KEY) is used, then E(HUAWEICLOUD_SDK_SK) for Huawei Cloud or
+        E(ALIBABA_CLOUD_ACCESS_KEY_SECRET), E(ALICLOUD_SECRET_KEY), E(ALICLOUD_SECRET_ACCESS_KEY) for Alibaba Cloud.
     type: str
-    env:
-      - name: VDI_FLEET_SECRET_KEY
   security_token:
     description:
-      - Temporary (STS) security token. E(HUAWEICLOUD_SDK_SECURITY_TOKEN) and E(ALIBABA_CLOUD_SECURITY_TOKEN) are read too.
+      - Temporary (STS) security token.
+      - If not set, E(VDI_FLEET_SECURITY_TOKEN) is used, then E(HUAWEICLOUD_SDK_SECURITY_TOKEN) or
+        E(ALIBABA_CLOUD_SECURITY_TOKEN), E(ALICLOUD_SECURITY_TOKEN).
     type: str
-    env:
-      - name: VDI_FLEET_SECURITY_TOKEN
   validate_certs:
     description:
       - Verify the TLS certificate of the endpoint.
+      - If not set, E(VDI_FLEET_VALIDATE_CERTS) is used, and V(true) when neither is set.
     type: bool
-    default: true
-    env:
-      - name: VDI_FLEET_VALIDATE_CERTS
   ca_path:
     description:
       - PEM file with the CA certificate(s) that signed the endpoint's certificate.
+      - If not set, E(VDI_FLEET_CA_PATH) is used.
     type: path
-    env:
-      - name: VDI_FLEET_CA_PATH
   timeout:
     description:
       - Seconds to wait for each HTTP answer.
+      - If not set, E(VDI_FLEET_TIMEOUT) is used, and V(30) when neither is set.
     type: int
-    default: 30
-    env:
-      - name: VDI_FLEET_TIMEOUT
 '''
