@@ -2,7 +2,9 @@
 
 Each version gets its own virtual environment under .build/matrix/, the collection tarball built by `make
 collection`, and the maintenance and inventory integration tests (real ansible-playbook / ansible-inventory runs
-against the simulator).
+against the simulator). The inventory security tests run there too, since trust works differently before and
+after ansible-core 2.19 (unsafe wrapping, data tagging), with the unit tests of the plugin's naming and trust
+helpers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Lowest supported (meta/runtime.yml requires_ansible) and highest installable on Python 3.11.
 VERSIONS = ('2.16', '2.19')
-TESTS = ['tests/integration/test_desktop_maintenance.py', 'tests/integration/test_inventory.py']
+TESTS = ['tests/integration/test_desktop_maintenance.py', 'tests/integration/test_inventory.py',
+         'tests/integration/test_inventory_security.py', 'tests/unit/test_inventory_names.py']
 
 
 def run(cmd, **kw):
