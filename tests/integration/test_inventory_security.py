@@ -247,7 +247,10 @@ def cache_files(directory) -> list:
 def tamper(path, desktop_index: int, **fields) -> None:
     """Edit one cached desktop. On 2.19 the values are marked trusted the way the cache format stores that tag."""
     raw = json.loads(open(path).read())
-    tagged = lambda v: {'value': v, 'tags': [{'__ansible_type': 'TrustedAsTemplate'}], '__ansible_type': '_AnsibleTaggedStr'}
+
+    def tagged(value):
+        return {'value': value, 'tags': [{'__ansible_type': 'TrustedAsTemplate'}], '__ansible_type': '_AnsibleTaggedStr'}
+
     if isinstance(raw, dict) and '__payload__' in raw:  # ansible-core 2.19: tags are kept in the payload
         data = json.loads(raw['__payload__'])
         for key, value in fields.items():
@@ -340,8 +343,20 @@ def test_invalid_cache_entry_is_replaced(sim, tmp_path):
     assert plain(after['_meta']['hostvars']) == plain(before['_meta']['hostvars'])
 
 
-def test_failed_parse_is_not_cached(sim, tmp_path):
+def test_only_a_good_inventory_is_cached(sim, tmp_path):
+    # A desktop named all used to make an inventory that ansible could not load, and that was cached.
+    state = sim.state()
+    sim.patch(state['desktops'][0]['id'], name='all')
     cache_dir = tmp_path / 'cache'
+    conf = config(sim, cache=True, cache_plugin='ansible.builtin.jsonfile', cache_connection=str(cache_dir))
+    first = listed(inventory(tmp_path, conf, FAIL_UNPARSED))
+    sim.clear_stats()
+    second = listed(inventory(tmp_path, conf, FAIL_UNPARSED))
+    assert sim.stats()['total'] == 0
+    assert plain(second) == plain(first) and len(first['_meta']['hostvars']) == 30
+
+    # A source that fails (strict compose on a missing variable) leaves no cache behind.
+    cache_dir = tmp_path / 'cache-strict'
     conf = config(sim, cache=True, cache_plugin='ansible.builtin.jsonfile', cache_connection=str(cache_dir),
                   strict=True, compose={'ring': 'no_such_variable.attribute'})
     proc = inventory(tmp_path, conf, FAIL_UNPARSED)
