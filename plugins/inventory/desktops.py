@@ -294,6 +294,38 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._add_host_to_composed_groups(self.get_option('groups'), hostvars, host, strict=strict)
         self._add_host_to_keyed_groups(self.get_option('keyed_groups'), hostvars, host, strict=strict)
 
+    def _constructed_names(self):
+        """What is known of the groups keyed_groups and groups make, without evaluating anything.
+
+        Returns the names known in advance (the keys of groups, static parent groups), the prefixes every other
+        name starts with, and whether some name can be anything (then only a scratch pass tells).
+        """
+        static = set()
+        prefixes = []
+        unknown = False
+        for name in self.get_option('groups') or {}:
+            static.update((name, self._sanitize_group_name(name)))
+        for keyed in self.get_option('keyed_groups') or []:
+            if not isinstance(keyed, dict):
+                continue
+            prefix = keyed.get('prefix', '') or ''
+            separator = keyed.get('separator', '_')
+            separator = '_' if separator is None else separator
+            if prefix == '' and self.get_option('leading_separator') is False:
+                separator = ''
+            lead = prefix + separator
+            parent = keyed.get('parent_group')
+            if parent:
+                if '{' in parent:
+                    unknown = True
+                else:
+                    static.update((parent, self._sanitize_group_name(parent)))
+            if not lead:
+                unknown = True
+            elif _NAME.match(lead[:1]):  # a lead no host name can start with ('_', '.', '-') needs no check
+                prefixes.extend((lead, safe_group(lead)))
+        return static, tuple(prefixes), unknown
+
     def _constructed_groups(self, desktops, groups, strict):
         """Names of the groups keyed_groups and groups make for these desktops, from a pass on a scratch inventory.
 
@@ -323,10 +355,18 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 pools.append((d['pool'], d.get('pool_name')))
         groups = plan_pool_groups(pools, self.get_option('pool_group_prefix'), taken, notes)
         taken |= set(groups.values())
-        if self.get_option('keyed_groups') or self.get_option('groups'):
-            # A host may not share its name with a group that keyed_groups or groups make: learn those first.
+        # A host may not share its name with a group that keyed_groups or groups make.
+        static, prefixes, unknown = self._constructed_names()
+        taken |= static
+        use_id = self.get_option('hostname') == 'id'
+        name_notes = []
+        names = plan_host_names(desktops, use_id, taken, name_notes)
+        if unknown or any(n.startswith(prefixes) for n in names.values()):
+            # Some host name may be such a group: learn the groups from a pass on a scratch inventory.
             taken |= self._constructed_groups(desktops, groups, strict)
-        names = plan_host_names(desktops, self.get_option('hostname') == 'id', taken, notes)
+            name_notes = []
+            names = plan_host_names(desktops, use_id, taken, name_notes)
+        notes.extend(name_notes)
         if self.get_option('set_ansible_host'):
             for d in desktops:
                 problem = d.get('address') and names.get(d['id']) and address_problem(d['address'])

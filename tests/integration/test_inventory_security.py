@@ -186,6 +186,22 @@ def test_no_desktop_becomes_localhost_all_or_another_group(sim, tmp_path):
     assert 'failed=0' in run.stdout
 
 
+def test_no_desktop_takes_the_name_of_a_keyed_group_without_prefix(sim, tmp_path):
+    # keyed_groups without prefix or separator: the group names are the provider's power states themselves.
+    state = sim.state()
+    ds = state['desktops']
+    sim.patch(ds[0]['id'], name='powered_on')
+    conf = config(sim, keyed_groups=[{'key': 'vdi_power_state', 'prefix': '', 'separator': ''}],
+                  leading_separator=False)
+    proc = inventory(tmp_path, conf)
+    raw = listed(proc)
+    hostvars = raw['_meta']['hostvars']
+    assert 'powered_on' not in hostvars and ds[0]['id'] in hostvars and len(hostvars) == 30
+    assert sorted(groups_of(raw)['powered_on']) == sorted(
+        h for h, v in hostvars.items() if plain(v['vdi_power_state']) == 'powered_on')
+    assert said(proc, "its name 'powered_on' is already the name of a host or group")
+
+
 def test_duplicate_desktop_and_pool_names_are_told_apart(sim, tmp_path):
     state = sim.state()
     ds, pools = state['desktops'], state['pools']
