@@ -40,6 +40,15 @@ RESULT_GRACE = 120
 MASK = '********'
 
 
+#: the fields a command adds to a result entry, empty
+COMMAND_FIELDS = {'status': None, 'exit_code': None, 'output': None, 'output_truncated': False, 'stage': None}
+
+
+def _missing(selection, **fields):
+    """The entries of the selection entries that matched nothing, with the fields of this module's entries."""
+    return [dict(e, **fields) for e in missing_entries(selection)]
+
+
 def _poller(timeout):
     return Poller(timeout, initial=1.0, factor=1.6, cap=15.0)
 
@@ -275,7 +284,7 @@ class ImageRun:
             after = self.adapter.pool_image(self.ctx)
             for job in pool_jobs:
                 job['image_after'] = after
-        return [results[d['id']] for d in self.selection.desktops] + missing_entries(self.selection)
+        return [results[d['id']] for d in self.selection.desktops] + _missing(self.selection, stage=None)
 
     def _entry(self, d):
         i = d['id']
@@ -324,7 +333,7 @@ class ImageRun:
                 self.ctx['image'], ' first, as the canary' if stage == 'canary' else
                 ' once the canary runs it' if self.canary else '')
             out.append(dict(result_entry(d, True, False, msg, before, {'image': self.ctx['image']}), stage=stage))
-        return out + missing_entries(self.selection)
+        return out + _missing(self.selection, stage=None)
 
 
 def rollout_image(adapter, selection, image, canary=None, logoff_policy='wait', notice=None, grace_minutes=None,
@@ -487,7 +496,7 @@ class CommandRun:
             entry = result_entry(d, True, False, 'would run the command%s (check mode)' % (
                 ' first, as the canary' if stage == 'canary' else ''), None, None)
             out.append(dict(entry, status=None, exit_code=None, output=None, output_truncated=False, stage=stage))
-        return out + missing_entries(self.selection)
+        return out + _missing(self.selection, **COMMAND_FIELDS)
 
     def failed(self, ids):
         return [i for i in ids if self.results.get(i, {}).get('status') not in ('success', 'skipped')]
@@ -500,7 +509,7 @@ class CommandRun:
             if result.get('gray') is not None:
                 stage = 'canary' if result['gray'] else 'rest'
             out.append(command_entry(d, result, stage, self.output_limit, secrets))
-        return out + missing_entries(self.selection)
+        return out + _missing(self.selection, **COMMAND_FIELDS)
 
 
 def run_commands(adapter, selection, command=None, command_type='powershell', script_ids=None, canary=None,
