@@ -116,8 +116,8 @@ def check_command_options(adapter, command=None, command_type='powershell', scri
     if script_ids and not adapter.stored_scripts:
         raise ConfigError(adapter.stored_scripts_hint or '%s has no stored scripts; pass the script as command.' % name)
     if command is not None and command_type not in adapter.command_types:
-        raise ConfigError('%s runs command_type %s only, not %s.' % (name, ', '.join(adapter.command_types),
-                                                                       command_type))
+        raise ConfigError('%s runs command_type %s only, not %s.'
+                          % (name, ', '.join(adapter.command_types), command_type))
     low, high = adapter.command_timeout_range
     if not low <= command_timeout <= high:
         raise ConfigError('command_timeout must be between %d and %d seconds for %s.' % (low, high, name))
@@ -179,13 +179,17 @@ class ImageRun:
         return self.selection.pool if self.selection.whole_pool else None
 
     def plan(self, canary):
-        """Read the current images and split the desktops to change into the canary and the rest."""
+        """Read the current images, split the desktops to change into the canary and the rest, and read what the
+        rollout needs (:meth:`adapter.prepare_rollout`) unless there is nothing to do."""
         desktops = self.selection.desktops
-        self.ctx = self.adapter.prepare_rollout(self.image, desktops, pool=self.whole_pool, options=self.opts)
-        self.ctx['stop_on_failure'] = self.opts.get('stop_on_failure', True)
         pool_id = self.whole_pool['id'] if self.whole_pool else None
         self.before = self.adapter.read_images(desktops, pool_id=pool_id, fresh=True) if desktops else {}
-        todo = [d for d in desktops if (self.before.get(d['id']) or {}).get('image') != self.ctx['image']]
+        todo = [d for d in desktops if (self.before.get(d['id']) or {}).get('image') != self.image]
+        if todo or (self.whole_pool and self.adapter.listed_pool_image(self.whole_pool) != self.image):
+            self.ctx = self.adapter.prepare_rollout(self.image, desktops, pool=self.whole_pool, options=self.opts)
+        else:
+            self.ctx = {'image': self.image, 'pool': self.whole_pool, 'pool_image': self.image if pool_id else None}
+        self.ctx['stop_on_failure'] = self.opts.get('stop_on_failure', True)
         self.todo = [d['id'] for d in todo]
         chosen = set(d['id'] for d in canary_of(canary, todo, self.selection))
         self.canary = [i for i in self.todo if i in chosen]

@@ -23,13 +23,13 @@ description:
     which leaves the new image pending on the pool; the rest of a whole pool follows with C(promote-pending-image).
     Selected machines of a pool that holds or runs the image get it with C(apply-image). O(logoff_policy),
     O(start_time) and O(stop_on_failure) map to C(logoff_policy), C(start_time) and C(stop_on_first_error).
-  - Huawei Cloud - a whole pool is rebuilt with one C(RebuildDesktopPool) call (C(handle_type=FOR_EXPAND_AND_ALL):
+  - Huawei Cloud - a whole pool is rebuilt with one C(RebuildDesktopPool) call (C(handle_type=FOR_EXPAND_AND_ALL), so
     the pool's image changes and every desktop not on it is rebuilt); a canary, or selected desktops, with
     C(BatchRebuildDesktopsSystemDisk), 100 desktops per call. O(notice) and O(grace_minutes) are the C(message) users
     see and the C(delay_time) they get to save their work. Each call's job is followed.
   - Alibaba Cloud - C(RebuildDesktops), 20 desktops per call, then, for a whole pool, C(ModifyDesktopGroup) so that
     the group's new desktops get the image too.
-  - B(A rebuild re-initializes the system disk): what users kept on it is lost (Huawei Cloud, Alibaba Cloud).
+  - B(A rebuild re-initializes the system disk) - what users kept on it is lost (Huawei Cloud, Alibaba Cloud).
   - What a provider cannot do is refused before any request - a notice or grace time where the provider has none,
     O(logoff_policy=wait) on the clouds (they rebuild after the grace time whether or not a user is logged on), a
     start time outside Horizon - and before any write, a Horizon pool that is not instant clone or holds another

@@ -171,9 +171,9 @@ class HorizonPatching:
             return self.error(400, 'common.request.body.invalid', 'selective_push_image needs machine_ids.')
         key = image_key(body)
         if key is None:
+            names = ('parent_vm_id', 'snapshot_id', 'im_stream_id', 'im_tag_id')
             return self.error(400, IMAGE_NOT_FOUND, 'The base image %s is not found in vCenter.'
-                              % '/'.join(str(body.get(k)) for k in ('parent_vm_id', 'snapshot_id', 'im_stream_id',
-                                                                     'im_tag_id') if body.get(k)))
+                              % '/'.join(str(body.get(k)) for k in names if body.get(k)))
         if self.pool_info.get(pool.id, {}).get('source', 'INSTANT_CLONE') != 'INSTANT_CLONE':
             return self.error(400, NOT_INSTANT_CLONE, 'Desktop pool %s is not an instant clone desktop pool.' % pool.name)
         return body, key
@@ -322,8 +322,8 @@ class HorizonPatching:
             if stop:
                 d.extra.pop('push_state', None)
                 continue
-            waits = op['spec'].get('logoff_policy') == 'WAIT_FOR_LOGOFF' and any(s.state == 'connected'
-                                                                                   for s in d.sessions)
+            connected = any(s.state == 'connected' for s in d.sessions)
+            waits = op['spec'].get('logoff_policy') == 'WAIT_FOR_LOGOFF' and connected
             if waits or d.transition is not None:
                 d.extra['push_state'] = 'SCHEDULED'
                 continue
@@ -375,4 +375,3 @@ class HorizonPatching:
                                          'pending_state': st['pending_state'], 'operation': st['operation']})
                                   for pid, st in self.pool_images.items())
         return out
-

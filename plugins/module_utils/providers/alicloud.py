@@ -597,10 +597,13 @@ class AlicloudAdapter(ProviderAdapter):
     rollout_logoff_policies = ('force',)
     rollout_logoff_hint = {'wait': NO_WAIT_FOR_LOGOFF}
 
+    def listed_pool_image(self, pool):
+        return (pool.get('raw') or {}).get('ImageId')
+
     def prepare_rollout(self, image, desktops, pool=None, options=None):
         """Nothing to read: the pool record (DescribeDesktopGroups) already carries the group's ImageId."""
         return {'image': self.parse_image(image), 'pool': pool, 'options': dict(options or {}),
-                'pool_image': ((pool or {}).get('raw') or {}).get('ImageId') if pool else None}
+                'pool_image': self.listed_pool_image(pool) if pool else None}
 
     def read_images(self, desktops, pool_id=None, fresh=False):
         """ImageId and DesktopStatus of DescribeDesktops records (the listing the selection came from when fresh)."""

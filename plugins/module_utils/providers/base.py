@@ -246,6 +246,10 @@ class ProviderAdapter:
             raise ConfigError('image is empty; give %s.' % self.image_format)
         return image
 
+    def listed_pool_image(self, pool):
+        """The image of a pool record as listed (``pool['raw']``), or None where the listing does not carry it."""
+        return None
+
     def prepare_rollout(self, image, desktops, pool=None, options=None):
         """Read what a rollout of ``image`` needs (no write) and return its context (a dict).
 

@@ -710,17 +710,22 @@ class HorizonAdapter(base.ProviderAdapter):
         wanted = set(d['id'] for d in desktops)
         if fresh and all(isinstance(d.get('raw'), dict) for d in desktops):
             records = desktops
-        elif pool_id and -(-len(wanted) // self.filter_chunk) > -(-self._pool_sizes.get(pool_id, len(wanted))
-                                                                    // self.list_page_size):
+        elif pool_id and self._cheaper_by_pool(pool_id, len(wanted)):
             records = self.list_desktops(pool_ids=[pool_id])
         else:
             records = self.list_desktops(desktop_ids=list(wanted)) if wanted else []
         return dict((d['id'], _machine_image(d['raw'])) for d in records if d['id'] in wanted)
 
+    def _cheaper_by_pool(self, pool_id, count):
+        """Whether listing the pool takes fewer requests than asking for ``count`` machines by id."""
+        by_id = -(-count // self.filter_chunk)
+        by_pool = -(-self._pool_sizes.get(pool_id, count) // self.list_page_size)
+        return by_pool < by_id
+
     def _push_body(self, ctx, machine_ids=None):
         opts = ctx.get('options') or {}
-        body = dict(self._image_fields(ctx['image']), logoff_policy=LOGOFF_POLICY_NAMES[opts.get('logoff_policy')
-                                                                                           or 'wait'],
+        policy = LOGOFF_POLICY_NAMES[opts.get('logoff_policy') or 'wait']
+        body = dict(self._image_fields(ctx['image']), logoff_policy=policy,
                     stop_on_first_error=bool(ctx.get('stop_on_failure', True)))
         if opts.get('start_time') is not None:
             body['start_time'] = opts['start_time']
@@ -764,7 +769,7 @@ class HorizonAdapter(base.ProviderAdapter):
                                 scope='pool')
             if whole and current != image:
                 data = self._api('POST', PUSH_IMAGE_PATH % pool_id, body=self._push_body(ctx), idempotent=False)[0]
-                bad = [f for f in self.item_failures([pool_id], data, what='pool').values()] if data else []
+                bad = list(self.item_failures([pool_id], data, what='pool').values()) if data else []
                 if bad and not bad[0].unknown:
                     return dict.fromkeys(ids, bad[0]), None
                 return {}, dict(job, id='schedule-push-image %s' % pool_id, action='schedule-push-image', scope='pool')
@@ -784,6 +789,7 @@ class HorizonAdapter(base.ProviderAdapter):
         """The pool's image state (DesktopPoolInfoV2): publishing, failed, held, or pushed to the pool."""
         info = self._read_pool(job['pool'])
         ctx['pools'][job['pool']] = info
+        ctx.setdefault('pool_read', {})[job['pool']] = job
         current, pending, state, operation = self.pool_images(info)
         error = (info.get('provisioning_status_data') or {}).get('instant_clone_pending_image_error')
         out = {'status': 'pending', 'message': None, 'failures': {}}
@@ -796,7 +802,14 @@ class HorizonAdapter(base.ProviderAdapter):
         return out
 
     def pool_image(self, ctx):
-        return self.pool_images(self._read_pool(ctx['pool']['id']))[0] if ctx.get('pool') else None
+        """The pool's image: as read when its last pool operation was seen to end, else read now."""
+        if not ctx.get('pool'):
+            return None
+        pool_id = ctx['pool']['id']
+        job = (ctx.get('pool_read') or {}).get(pool_id)
+        if job is not None and job['scope'] == 'pool' and job['status'] != 'pending':
+            return self.pool_images(ctx['pools'][pool_id])[0]
+        return self.pool_images(self._read_pool(pool_id))[0]
 
 
 def _image_of(vm, snapshot, stream=None, tag=None):
@@ -814,9 +827,11 @@ def _machine_image(raw):
     state = raw.get('state')
     operation = mmd.get('operation_state')
     failed = state in MACHINE_FAILED_STATES or operation == 'FAULT'
+    pushing = mmd.get('operation') == 'PUSH_IMAGE' and operation in MACHINE_BUSY_OPERATION
+    error = None
+    if failed:
+        error = 'machine %s: %s' % (state if state in MACHINE_FAILED_STATES else 'push image FAULT',
+                                    mmd.get('clone_error_message') or 'no reason given')
     return {'image': _image_of(mmd.get('base_vm_id'), mmd.get('base_vm_snapshot_id'),
                                mmd.get('image_management_stream_id'), mmd.get('image_management_tag_id')),
-            'busy': state in TRANSIENT_STATES or (mmd.get('operation') == 'PUSH_IMAGE'
-                                                   and operation in MACHINE_BUSY_OPERATION),
-            'error': ('machine %s: %s' % (state if state in MACHINE_FAILED_STATES else 'push image FAULT',
-                                          mmd.get('clone_error_message') or 'no reason given')) if failed else None}
+            'busy': state in TRANSIENT_STATES or pushing, 'error': error}

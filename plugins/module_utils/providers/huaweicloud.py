@@ -621,6 +621,9 @@ class HuaweiAdapter(ProviderAdapter):
     rollout_notice = NOTICE_LIMIT
     rollout_grace = GRACE_MINUTES
 
+    def listed_pool_image(self, pool):
+        return (pool.get('raw') or {}).get('image_id')
+
     def prepare_rollout(self, image, desktops, pool=None, options=None):
         """ListImages for the image's ``image_type`` and ``os_type`` (which the rebuild calls take); ConfigError when
         Workspace does not list it. The pool record (ListDesktopPools) carries the pool's own ``image_id``."""
@@ -632,7 +635,7 @@ class HuaweiAdapter(ProviderAdapter):
                               'image (the id of a public or private desktop image).' % image)
         return {'image': image, 'image_type': found[0].get('image_type'), 'os_type': found[0].get('os_type'),
                 'pool': pool, 'options': dict(options or {}),
-                'pool_image': ((pool or {}).get('raw') or {}).get('image_id') if pool else None}
+                'pool_image': self.listed_pool_image(pool) if pool else None}
 
     def read_images(self, desktops, pool_id=None, fresh=False):
         """ListDesktopsDetail (the simple listing has no image): by pool, 500 per page, or by id, 100 per call."""

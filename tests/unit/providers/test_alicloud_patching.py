@@ -142,7 +142,7 @@ def test_command_exit_codes_outputs_and_base64(adapter, ctl):
     by = dict((e['id'], e) for e in entries)
     assert by[running[0]['id']]['status'] == 'failed' and by[running[0]['id']]['exit_code'] == 3
     assert all(by[d['id']]['status'] == 'success' for d in running[1:])
-    first_line = HOSTILE.split('\n')[0][len('Write-Output '):]
+    first_line = HOSTILE.split('\n', maxsplit=1)[0][len('Write-Output '):]
     assert all(e['output'].split('\n')[0] == first_line for e in entries)
     run = calls(adapter, 'RunCommand')
     assert len(run) == 1 and run[0]['ContentEncoding'] == 'Base64' and run[0]['Type'] == 'RunBatScript'

@@ -102,8 +102,8 @@ def test_pool_rollout_with_canary_notice_and_grace(adapter, ctl):
     assert stats['writes'] == 2 and stats['by_op']['list_images'] == 1
     assert set(d['extra']['image_id'] for i, d in state(ctl).items() if i in ids) == {NEW}
     assert ctl.state()['pool_images'][pool['id']] == NEW
-    assert [(j['action'], j['scope'], j['status']) for j in jobs] == [('rebuild', 'desktops', 'success'),
-                                                                     ('rebuild_pool', 'pool', 'success')]
+    assert [(j['action'], j['scope'], j['status']) for j in jobs] == [
+        ('rebuild', 'desktops', 'success'), ('rebuild_pool', 'pool', 'success')]
     assert jobs[1]['image_before'] == BASE and jobs[1]['image_after'] == NEW
     notified = set(m['desktop_id'] for m in ctl.state()['messages'] if m['message_type'] == 'rebuild')
     assert notified == set(with_session)  # the notice went to every desktop that had a user
