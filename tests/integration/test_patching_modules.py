@@ -156,3 +156,34 @@ def test_alicloud_without_stored_scripts_and_wait(sim, run_play):
     assert res['r0']['failed'] and 'no stored scripts' in res['r0']['msg']
     assert res['r1']['failed'] and 'logoff_policy=wait' in res['r1']['msg']
     assert sim.stats()['total'] == 0
+
+
+@pytest.mark.parametrize('provider_name', ['horizon', 'huaweicloud', 'alicloud'])
+def test_check_mode_sends_no_write(sim, run_play, provider_name):
+    pool, members = running_pool(sim)
+    tasks = [(IMAGE, image_args(provider_name, pool=pool['name'], canary=2), CHECK)]
+    if provider_name != 'horizon':
+        tasks.append((COMMAND, {'pool': pool['name'], 'command': 'exit 0', 'canary': 1}, CHECK))
+    res = run_play(sim.module_args(), tasks, check=True)
+    assert all(r['changed'] and not r.get('failed') for r in res.results.values())
+    assert len(res['r0']['desktops']) == len(members)
+    stats = sim.stats()
+    assert stats['writes'] == 0 and stats['total'] > 0, stats['by_op']
+    assert set(image_of(sim.state(), d['id']) for d in members) == {BASE_IMAGE[provider_name]}
+
+
+@pytest.mark.parametrize('provider_name', ['alicloud'])
+def test_pool_image_alone_changes_the_task(sim, run_play):
+    """Every desktop already runs the image, the pool does not: the pool's image changes, so does the task."""
+    pool, members = running_pool(sim, 1)
+    for d in members:
+        sim.patch(d['id'], extra={'image_id': NEW_IMAGE['alicloud']})
+    sim.clear_stats()
+    res = run_play(sim.module_args(), [(IMAGE, image_args('alicloud', pool=pool['name'])),
+                                       (IMAGE, image_args('alicloud', pool=pool['name']))])
+    first, again = res['r0'], res['r1']
+    assert first['changed'] is True and first['summary']['unchanged'] == len(members)
+    assert [(j['action'], j['image_before'], j['image_after']) for j in first['jobs']] == [
+        ('ModifyDesktopGroup', BASE_IMAGE['alicloud'], NEW_IMAGE['alicloud'])]
+    assert again['changed'] is False and again['jobs'] == []
+    assert sim.stats()['by_op'].get('RebuildDesktops') is None and sim.stats()['writes'] == 1
