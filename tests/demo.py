@@ -122,7 +122,7 @@ def patching_demo(info: dict, workdir: str) -> None:
              sum(1 for _n, s, _o in stages if s == 'rest'), sorted(set(o for _n, s, o in stages if s == 'rest')),
              pool_job['image_before'][:8], pool_job['image_after'][:8]))
     failed = [e for e in command['desktops'] if e['failed']]
-    print('--- alicloud %s: %s; failed: %s; output of %s: %r'
+    print('--- alicloud %s: %s; failed (one desktop set up to exit 3): %s; output of %s: %r'
           % (ali_pool['name'], json.dumps(command['summary'], sort_keys=True),
              ', '.join('%s (exit %s)' % (e['name'], e['exit_code']) for e in failed) or 'none',
              command['desktops'][0]['name'], command['desktops'][0]['output']))
