@@ -116,8 +116,8 @@ class Huawei:
             .with_endpoints([conn['endpoint']]).build()
 
     def __call__(self, method, request, check=True):
-        """The raw answer; ``check``: it must fit the response model (only for the answers of the operations added
-        here: the older records, such as ListDesktopsDetail's, are another change's to align)."""
+        """The raw answer; ``check``: it must fit the response model (the image and script operations are checked
+        here; ListDesktopsDetail is read only for the fields these operations change)."""
         resp = getattr(self.client, method)(request)
         raw = json.loads(resp.raw_content) if resp.raw_content else {}
         if check:
