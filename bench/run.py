@@ -356,6 +356,170 @@ def slope(points: dict) -> float | None:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / den if den else None
 
 
+# ------------------------------------------------------------------------------------------------ patching modules
+# desktop_image and desktop_command (plugins/module_utils/patching.py), measured like the modules above, each provider
+# and N on its own simulator. Its clock runs fast enough that every push, rebuild and script has ended before the
+# module's next poll: what is measured is the requests and the module's own work, not the minutes of a rollout.
+
+PATCH_TIME_SCALE = 1e6
+PATCH_SIM_OPTIONS = ('--token-lifetime', str(PATCH_TIME_SCALE * 3600))
+PATCH_IMAGES = {'horizon': 'vm-1001/snapshot-2026-11', 'huaweicloud': '8f2c6b1a-4e5d-4c3b-9a2f-1d0e7c6b5a41',
+                'alicloud': 'm-sim0000000000043'}
+PATCH_COMMAND = 'Write-Output "patch 2026-11 installed"\nexit 0'
+
+
+def patching_scenarios(provider: str, pool: str) -> list[tuple[str, str, dict]]:
+    """(label, module, args) in run order: a rollout with a 2-desktop canary, the same again (nothing to change),
+    and on the clouds a command with a 2-desktop canary, with and without its output."""
+    image = {'pool': pool, 'image': PATCH_IMAGES[provider], 'canary': 2, 'logoff_policy': 'force'}
+    out = [('desktop_image canary 2', 'desktop_image', image), ('desktop_image again', 'desktop_image', dict(image))]
+    if provider != 'horizon':
+        command = {'pool': pool, 'command': PATCH_COMMAND, 'canary': 2}
+        out += [('desktop_command canary 2', 'desktop_command', command),
+                ('desktop_command no output', 'desktop_command', dict(command, output_limit=0))]
+    return out
+
+
+def api_minimum_patching(label: str, provider: str, n: int) -> dict:
+    """The fewest requests, by simulator operation, for a patching scenario on one pool of ``n`` running desktops.
+
+    Contract: resolve the pool, read its desktops and their images, read what the rollout needs, roll out to the
+    canary, confirm it (its operation and its desktops read back), roll out the rest and the pool's own image,
+    confirm them, read the pool's image back; a rerun only reads. Limits as in :func:`api_minimum`, and:
+
+    * Horizon: the pool (``GET /inventory/v2/desktop-pools/{id}``) is read to check it is instant clone and to follow
+      each push; the canary's machines are read by id (a filter of 2), the rest by pool (1000 per page); the pool
+      state read when the promote ended is its read-back.
+    * Huawei Cloud: the images come from ListDesktopsDetail (500 per page by pool, 100 ids per call); ListImages gives
+      the image's type; the pool rebuild's job has one sub-job per desktop (ShowJob embeds 100, ListItaSubJobs 1000 per
+      page); the pool's image is read back with ShowDesktopPoolDetail. A command on a whole pool is one
+      ExecuteDesktopPoolScripts call with its own canary; ListScriptRecords 100 per page; the output is one
+      ShowScriptRecordDetail per desktop (the listing has none), none with ``output_limit: 0``.
+    * Alibaba Cloud: RebuildDesktops 20 per call and ModifyDesktopGroup; the group's image read back with
+      DescribeDesktopGroups; a command is RunCommand 50 per call (the canary its own call) and one DescribeInvocations
+      per invocation, the output included.
+    """
+    rest = n - 2
+    if provider == 'horizon':
+        page = ceil(n, 1000)
+        base = {'login': 1, 'list_pools': 1, 'list_machines_v2': page, 'get_pool_v2': 1, 'logout': 1}
+        if label == 'desktop_image again':
+            return base
+        return dict(base, list_machines_v2=2 * page + 1, get_pool_v2=3, schedule_push_image=1, promote_pending_image=1)
+    if provider == 'huaweicloud':
+        page, detail = ceil(n, 1000), ceil(n, 500)
+        base = {'list_desktop_pools': 1, 'list_desktops': page}
+        if label == 'desktop_image again':
+            return dict(base, list_desktops_detail=detail)
+        if label.startswith('desktop_image'):
+            out = dict(base, list_images=1, list_desktops_detail=detail + 1 + (detail if rest > 100 else 1),
+                       batch_rebuild_desktops_system_disk=1, show_job=2, rebuild_desktop_pool=1,
+                       show_desktop_pool_detail=1)
+            if n > 100:
+                out['list_ita_sub_jobs'] = ceil(n, 1000)
+            return out
+        out = dict(base, execute_desktop_pool_script=1, list_script_records=ceil(n, 100))
+        if label == 'desktop_command canary 2':
+            out['show_script_record_detail'] = n
+        return out
+    if provider == 'alicloud':
+        page = ceil(n, 100)
+        base = {'DescribeDesktopGroups': 1, 'DescribeDesktops': page}
+        if label == 'desktop_image again':
+            return base
+        if label.startswith('desktop_image'):
+            return dict(base, DescribeDesktopGroups=2, DescribeDesktops=page + 1 + (page if rest > 100 else 1),
+                        RebuildDesktops=1 + ceil(rest, 20), ModifyDesktopGroup=1)
+        return dict(base, RunCommand=1 + ceil(rest, 50), DescribeInvocations=1 + ceil(rest, 50))
+    raise ValueError('no minimum for %s on %s' % (label, provider))
+
+
+def power_on_all(info: dict, provider: str) -> dict:
+    """Every desktop running (a rebuild or a command needs it); the fleet's state afterwards."""
+    for d in sim_call(info, provider, 'GET', 'state', timeout=300)['desktops']:
+        if d['power'] != 'on' or d['transitioning']:
+            sim_call(info, provider, 'POST', 'desktops/' + d['id'], {'power': 'on', 'transition': None})
+    return sim_call(info, provider, 'GET', 'state', timeout=300)
+
+
+def bench_patching(provider: str, n: int, workdir: str, log) -> list[dict]:
+    """Every patching scenario for one provider at one N, on a fresh simulator; the rows (as :func:`bench_provider`)."""
+    wd = os.path.join(workdir, 'patching-%s-%d' % (provider, n))
+    os.makedirs(wd, exist_ok=True)
+    proc, info = start_simulator(wd, n, 1, 1, PATCH_TIME_SCALE, '', None, (provider,), PATCH_SIM_OPTIONS)
+    rows = []
+    try:
+        state = power_on_all(info, provider)
+        pool = state['pools'][0]['name']
+        conn = dict(info[provider], ca_path=info['ca_path'])
+        for label, module, args in patching_scenarios(provider, pool):
+            counts = fleet_counts(sim_call(info, provider, 'GET', 'state', timeout=300))
+            sim_call(info, provider, 'DELETE', 'stats')
+            run = run_module(module, dict(conn, **args), wd)
+            stats = sim_call(info, provider, 'GET', 'stats')
+            minimum = api_minimum_patching(label, provider, n)
+            result = run['result']
+            row = {
+                'provider': provider, 'n': n, 'scenario': label, 'module': module,
+                'failed': bool(result.get('failed')), 'msg': result.get('msg') if result.get('failed') else None,
+                'summary': result.get('summary'), 'requests': stats['total'], 'minimum': sum(minimum.values()),
+                'by_op': stats['by_op'], 'minimum_by_op': minimum, 'writes': stats['writes'],
+                'wall_s': round(run['wall'], 3), 'sim_s': round(stats['busy_seconds'], 3),
+                'overhead_s': round(run['wall'] - stats['busy_seconds'], 3), 'cpu_s': round(run['cpu'], 3),
+                'rss_mb': round(run['rss_mb'], 1), 'result_bytes': run['output_bytes'], 'fleet': counts,
+            }
+            rows.append(row)
+            log('%-11s N=%-6d %-27s req %5d (min %5d) writes %4d wall %6.2fs sim %5.2fs overhead %5.2fs rss %5.1f MB%s'
+                % (provider, n, label, row['requests'], row['minimum'], row['writes'], row['wall_s'], row['sim_s'],
+                   row['overhead_s'], row['rss_mb'], '  FAILED: %s' % (row['msg'] or '')[:150] if row['failed'] else ''))
+    finally:
+        stop_simulator(proc)
+    return rows
+
+
+def patching_markdown(rows: list[dict]) -> str:
+    """The patching rows of a run as a Markdown section (appended to results.md)."""
+    lines = ['', '## Patching through the providers: `desktop_image` and `desktop_command`', '',
+             'One pool of N running desktops per provider, clock x%g (every push, rebuild and script has ended before '
+             'the next poll). `desktop_image` with a 2-desktop canary, then the rest and the pool image, then the same '
+             'again (nothing to change); `desktop_command` with a 2-desktop canary, with its output (default '
+             '`output_limit`) and without. The API minimum is `api_minimum_patching()`.' % PATCH_TIME_SCALE, '',
+             '| provider | scenario | N | requests | API minimum | writes | wall s | simulator s | overhead s | '
+             'peak RSS MB | result |',
+             '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |']
+    for r in rows:
+        if r['module'] not in ('desktop_image', 'desktop_command'):
+            continue
+        result = 'failed: %s' % (r['msg'] or '')[:80] if r['failed'] else json.dumps(r['summary'], sort_keys=True)
+        lines.append('| %s | %s | %d | %d | %d | %d | %.2f | %.2f | %.2f | %.1f | %s |' % (
+            r['provider'], r['scenario'], r['n'], r['requests'], r['minimum'], r['writes'], r['wall_s'], r['sim_s'],
+            r['overhead_s'], r['rss_mb'], result.replace('|', '/')))
+    return '\n'.join(lines) + '\n'
+
+
+def main_patching(args, log) -> int:
+    """``--patching-only``: the patching scenarios alone, written to ``patching.md`` and ``patching.json``."""
+    sizes = [int(x) for x in args.sizes.split(',') if x]
+    workdir = args.workdir or tempfile.mkdtemp(prefix='vdi-fleet-bench-patching-')
+    loadavg_start = ' / '.join('%.2f' % x for x in os.getloadavg())
+    rows = []
+    for provider in [p for p in args.providers.split(',') if p]:
+        for n in sizes:
+            rows.extend(bench_patching(provider, n, workdir, log))
+    misses = [r for r in rows if r['requests'] != r['minimum'] or r['failed']]
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'patching.json'), 'w', encoding='utf-8') as fh:
+        json.dump({'machine': machine(), 'date': time.strftime('%Y-%m-%d'), 'runs': rows, 'loadavg_start': loadavg_start,
+                   'loadavg_end': ' / '.join('%.2f' % x for x in os.getloadavg())}, fh, indent=2, sort_keys=True)
+    text = '# Benchmark: patching modules\n\nLoad average of the machine at the start: %s (wall times are upper bounds ' \
+           'when other jobs share it).\n' % loadavg_start + patching_markdown(rows)
+    with open(os.path.join(args.out, 'patching.md'), 'w', encoding='utf-8') as fh:
+        fh.write(text)
+    print(text)
+    print('requests equal the API minimum: %s' % ('in every run' if not misses else 'missed in %d runs' % len(misses)))
+    return 0 if not misses else 1
+
+
 # ------------------------------------------------------------------------------------------------ report
 
 
@@ -514,7 +678,11 @@ def main(argv=None) -> int:
     ap.add_argument('--workdir', default=None)
     ap.add_argument('--no-ansible', action='store_true', help='skip the ansible-playbook runs (naive loop and module)')
     ap.add_argument('--render', metavar='RESULTS_JSON', help='only write results.md and the plot again from a results.json')
+    ap.add_argument('--no-patching', action='store_true', help='skip the desktop_image and desktop_command runs')
+    ap.add_argument('--patching-only', action='store_true', help='only the desktop_image and desktop_command runs')
     args = ap.parse_args(argv)
+    if args.patching_only:
+        return main_patching(args, lambda line: print(line, flush=True))
     if args.render:
         with open(args.render, encoding='utf-8') as fh:
             saved = json.load(fh)
@@ -543,6 +711,8 @@ def main(argv=None) -> int:
         for n in sizes:
             provider_rows, _info = bench_provider(provider, n, workdir, log)
             rows.extend(provider_rows)
+    if not args.no_patching:
+        rows.extend(row for provider in providers for n in sizes for row in bench_patching(provider, n, workdir, log))
     ansible = {}
     naive_providers = [p for p in args.naive_providers.split(',') if p in ('horizon', 'huaweicloud')]
     if not args.no_ansible:
@@ -562,7 +732,7 @@ def main(argv=None) -> int:
                   sort_keys=True)
     with open(os.path.join(args.out, 'machine.json'), 'w', encoding='utf-8') as fh:
         json.dump(mach, fh, indent=2, sort_keys=True)
-    text = to_markdown(rows, ansible, targets, mach, meta)
+    text = to_markdown(rows, ansible, targets, mach, meta) + patching_markdown(rows)
     with open(os.path.join(args.out, 'results.md'), 'w', encoding='utf-8') as fh:
         fh.write(text)
     plotted = plot(rows, ansible, os.path.join(args.out, 'wall_time.png'))

@@ -2,7 +2,8 @@
 
 For each provider: a maintenance round trip on one pool (enter, the same again with nothing to change, exit),
 then the whole patch window over two pools (waves, countdown messages, drain, logoff, restart, verify, release),
-with its summary and JSON report. Finally the simulator's request counts.
+with its summary and JSON report, and the simulator's request counts. Finally patching through the providers: an
+image rollout with a canary on Huawei Cloud and a command through the agent on Alibaba Cloud.
 """
 
 from __future__ import annotations
@@ -62,6 +63,71 @@ def window(provider: str, varfile: str, pools: list, workdir: str) -> str:
     return report
 
 
+def sim_post(info: dict, provider: str, path: str, body: dict) -> dict:
+    ctx = ssl.create_default_context(cafile=info['ca_path'])
+    req = urllib.request.Request(info[provider]['endpoint'] + '/_sim/' + path, data=json.dumps(body).encode(),
+                                 method='POST', headers={'Content-Type': 'application/json'})
+    with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def patching_demo(info: dict, workdir: str) -> None:
+    """Patching through the providers: an image rollout with a canary on Huawei Cloud, a command on Alibaba Cloud."""
+    pools = {}
+    for provider in ('huaweicloud', 'alicloud'):  # the third pool, every desktop running (a rebuild needs it)
+        state = sim_get(info, provider, 'state')
+        pools[provider] = state['pools'][2]
+        for d in state['desktops']:
+            if d['pool'] == pools[provider]['id'] and d['power'] != 'on':
+                sim_post(info, provider, 'desktops/' + d['id'], {'power': 'on', 'sessions': []})
+    hw_pool, ali_pool = pools['huaweicloud'], pools['alicloud']
+    members = [d for d in sim_get(info, 'alicloud', 'state')['desktops'] if d['pool'] == ali_pool['id']]
+    sim_post(info, 'alicloud', 'desktops/' + members[1]['id'], {'extra': {'guest_exit': 3}})
+    results = os.path.join(workdir, 'patching.json')
+    tasks = [
+        {'name': 'Roll the new image out to a Huawei Cloud pool, two desktops first', 'register': 'image',
+         'vdi.fleet.desktop_image': {'pool': hw_pool['name'], 'image': '8f2c6b1a-4e5d-4c3b-9a2f-1d0e7c6b5a41',
+                                     'canary': 2, 'logoff_policy': 'force', 'grace_minutes': 0,
+                                     'notice': 'Your desktop is updated now.'},
+         'module_defaults': {'group/vdi.fleet.provider': '{{ hw }}'}},
+        {'name': 'Run a command on an Alibaba Cloud pool through the agent', 'register': 'command',
+         'ignore_errors': True,
+         'vdi.fleet.desktop_command': {'pool': ali_pool['name'], 'canary': 2, 'failure_threshold': 2,
+                                       'command': 'Write-Output "KB5050 installed"\nexit 0'},
+         'module_defaults': {'group/vdi.fleet.provider': '{{ ali }}'}},
+        {'name': 'Keep the results', 'ansible.builtin.copy': {
+            'content': '{{ {"image": image, "command": command} | to_json }}', 'dest': results}},
+    ]
+    play = os.path.join(workdir, 'patching.yml')
+    with open(play, 'w', encoding='utf-8') as fh:
+        json.dump([{'name': 'patching through the providers', 'hosts': 'localhost', 'gather_facts': False,
+                    'tasks': tasks}], fh)
+    names = (('hw', 'huaweicloud'), ('ali', 'alicloud'))
+    conns = dict((key, dict(info[name], ca_path=info['ca_path'])) for key, name in names)
+    varfile = os.path.join(workdir, 'patching-vars.json')
+    with open(varfile, 'w', encoding='utf-8') as fh:
+        json.dump(conns, fh)
+    print('\n=== patching through the providers: desktop_image (Huawei Cloud), desktop_command (Alibaba Cloud)',
+          flush=True)
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING='false', ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+    subprocess.run(['ansible-playbook', play, '-e', '@' + varfile], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   env=env)
+    with open(results, encoding='utf-8') as fh:
+        out = json.load(fh)
+    image, command = out['image'], out['command']
+    stages = [(e['name'], e['stage'], e['outcome']) for e in image['desktops']]
+    pool_job = [j for j in image['jobs'] if j['scope'] == 'pool'][0]
+    print('--- huaweicloud %s: canary %s, then %d more %s; pool image %s -> %s'
+          % (hw_pool['name'], ', '.join('%s %s' % (n, o) for n, s, o in stages if s == 'canary'),
+             sum(1 for _n, s, _o in stages if s == 'rest'), sorted(set(o for _n, s, o in stages if s == 'rest')),
+             pool_job['image_before'][:8], pool_job['image_after'][:8]))
+    failed = [e for e in command['desktops'] if e['failed']]
+    print('--- alicloud %s: %s; failed (one desktop set up to exit 3): %s; output of %s: %r'
+          % (ali_pool['name'], json.dumps(command['summary'], sort_keys=True),
+             ', '.join('%s (exit %s)' % (e['name'], e['exit_code']) for e in failed) or 'none',
+             command['desktops'][0]['name'], command['desktops'][0]['output']))
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix='vdi-fleet-demo-') as workdir:
         proc, info = start_simulator(workdir)
@@ -86,6 +152,7 @@ def main() -> int:
                 print('--- %s: %d requests (%d writes) by operation %s; desktops left in maintenance: %s'
                       % (provider, stats['total'], stats['writes'], json.dumps(stats['by_op'], sort_keys=True),
                          left or 'none'))
+            patching_demo(info, workdir)
         finally:
             proc.terminate()
             proc.wait(timeout=10)

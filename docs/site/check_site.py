@@ -32,7 +32,8 @@ def main(html_dir: str) -> int:
              'session_message_module.html', 'patch_window_role.html', 'desktops_inventory.html',
              'docsite/capability_matrix.html', 'docsite/patch_window_guide.html', 'docsite/troubleshooting.html',
              'docsite/getting_started_horizon.html', 'docsite/getting_started_huaweicloud.html',
-             'docsite/getting_started_alicloud.html']
+             'docsite/getting_started_alicloud.html', 'desktop_image_module.html', 'desktop_command_module.html',
+             'docsite/patching_by_image.html', 'docsite/patching_through_agent.html']
     missing = [p for p in pages if not os.path.isfile(os.path.join(html_dir, p))]
     if missing:
         print('missing pages: %s' % ', '.join(missing))
@@ -41,7 +42,8 @@ def main(html_dir: str) -> int:
     with open(os.path.join(html_dir, 'docsite/capability_matrix.html'), encoding='utf-8') as fh:
         parser.feed(fh.read())
     cells = [c.strip() for c in parser.cells]
-    for needed in ('Omnissa Horizon', 'Huawei Cloud Workspace', 'Alibaba Cloud EDS', 'Maintenance on/off', 'hibernated'):
+    for needed in ('Omnissa Horizon', 'Huawei Cloud Workspace', 'Alibaba Cloud EDS', 'Maintenance on/off', 'hibernated',
+                   'Image rollout to a pool', 'In-guest command'):
         if needed not in cells:
             print('capability matrix lacks %r' % needed)
             return 1

@@ -45,6 +45,10 @@ try:
     from .core import Desktop, ProviderSim, Request, Response, Route, Session, _rng, generate_fleet
 except ImportError:  # loaded as a top-level module (tests put tests/simulator on sys.path)
     from core import Desktop, ProviderSim, Request, Response, Route, Session, _rng, generate_fleet  # type: ignore
+try:
+    from .alicloud_patching import AlicloudPatching
+except ImportError:  # loaded as a top-level module
+    from alicloud_patching import AlicloudPatching  # type: ignore
 
 # --------------------------------------------------------------------------- credentials
 
@@ -290,7 +294,7 @@ class Params:
         return n
 
 
-class AlicloudSim(ProviderSim):
+class AlicloudSim(AlicloudPatching, ProviderSim):
     name = 'alicloud'
 
     def __init__(self, sim) -> None:
@@ -331,6 +335,7 @@ class AlicloudSim(ProviderSim):
             route = Route('POST', '/', action, self._wrap(handler), write=action in WRITE_ACTIONS)
             self.actions[action] = route
             self.routes.append(route)
+        self.add_patching_routes()  # image rebuilds and agent commands (alicloud_patching.py)
 
     # ------------------------------------------------------------------ lifecycle
     def reset(self, fleet: int, seed: int) -> None:
@@ -352,6 +357,7 @@ class AlicloudSim(ProviderSim):
         self.invocations = {}
         self.pushes = []
         self.console_messages = {m['MessageId']: dict(m) for m in CONSOLE_MESSAGES}
+        self.reset_patching()
 
     def credentials(self) -> dict:
         return {'region': self.region, 'access_key': ACCESS_KEY, 'secret_key': SECRET_KEY}
@@ -637,7 +643,7 @@ class AlicloudSim(ProviderSim):
             'Cpu': 4,
             'Memory': 8192,
             'GpuCount': 0.0,
-            'ImageId': 'm-sim%013d' % 42,
+            'ImageId': self.image_of(d),
             'ImageName': 'Windows Server 2022 (simulated)' if d.os_type == 'Windows' else '%s (simulated)' % d.os_type,
             'OsType': d.os_type,
             'Platform': 'Windows Server 2022' if d.os_type == 'Windows' else d.os_type,
@@ -678,7 +684,7 @@ class AlicloudSim(ProviderSim):
             'MaxDesktopsCount': max(len(members), 1),
             'LoadPolicy': 0,
             'ResetType': 0,
-            'ImageId': 'm-sim%013d' % 42,
+            'ImageId': self.group_image(pool.id),
             'Cpu': 4,
             'Memory': 8192,
             'ConnectDuration': 900000,

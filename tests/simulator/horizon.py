@@ -26,6 +26,10 @@ try:
     from .core import Desktop, ProviderSim, Request, Response, Route, Session, generate_fleet
 except ImportError:  # loaded as a top-level module (tests put tests/simulator on sys.path)
     from core import Desktop, ProviderSim, Request, Response, Route, Session, generate_fleet  # type: ignore
+try:
+    from .horizon_patching import HorizonPatching
+except ImportError:  # loaded as a top-level module
+    from horizon_patching import HorizonPatching  # type: ignore
 
 # =========================================================================== assumptions
 # Each of these is a behaviour the vendor documents nowhere (reference notes section 9).
@@ -264,7 +268,7 @@ class _LazyRecords:
         return (self.render(d) for d in self.desktops)
 
 
-class HorizonSim(ProviderSim):
+class HorizonSim(HorizonPatching, ProviderSim):
     name = 'horizon'
 
     USERNAME = 'svc-vdifleet'
@@ -310,6 +314,7 @@ class HorizonSim(ProviderSim):
         if self.version >= '2406':
             routes.append(Route('POST', inv + '/machines/action/shutdown', 'shutdown_machines',
                                 lambda r: self.h_machine_power(r, 'shutdown'), write=True))
+        routes += self.patching_routes()  # image operations (horizon_patching.py)
         self.routes = [Route(x.method, x.pattern, x.op, self._guard(x.handler), x.write, x.auth) for x in routes]
 
     # ------------------------------------------------------------------ lifecycle
@@ -339,6 +344,7 @@ class HorizonSim(ProviderSim):
                 'user_assignment': 'DEDICATED' if n % 2 == 0 else 'FLOATING',
                 'create_time': _ms(now - 86400 * (30 + n)),
             }
+        self.reset_patching()
 
     def credentials(self) -> dict:
         return {'username': self.USERNAME, 'password': self.PASSWORD, 'domain': self.DOMAIN}
@@ -533,6 +539,7 @@ class HorizonSim(ProviderSim):
             if version >= 2:
                 mmd['last_maintenance_time'] = d.extra.get('last_maintenance_time')
                 mmd['logoff_policy'] = 'WAIT_FOR_LOGOFF'
+                mmd.update(self.machine_image_fields(d))
             rec['managed_machine_data'] = mmd
         if version >= 2:
             rec['access_group_id'] = self.access_group_id
@@ -574,7 +581,7 @@ class HorizonSim(ProviderSim):
             'description': 'Simulated instant-clone pool %s' % p.name,
             'enabled': True,
             'type': 'AUTOMATED',
-            'source': 'INSTANT_CLONE',
+            'source': info.get('source', 'INSTANT_CLONE'),
         }
         if version == 1:
             rec['settings'] = {'session_type': 'DESKTOP', 'delete_in_progress': False, 'cloud_managed': False,
@@ -586,6 +593,7 @@ class HorizonSim(ProviderSim):
                         'session_type': 'DESKTOP', 'delete_in_progress': False, 'cloud_managed': False,
                         'cloud_assigned': False, 'enable_client_restrictions': False,
                         'automatic_user_assignment': True, 'image_source': 'VIRTUAL_CENTER'})
+            rec.update(self.pool_image_fields(p.id))
         return rec
 
     # ------------------------------------------------------------------ filters, sorting, paging

@@ -47,6 +47,10 @@ try:
     from .core import Desktop, ProviderSim, Request, Response, Route, Session, _rng, generate_fleet
 except ImportError:  # loaded as a top-level module (tests put tests/simulator on sys.path)
     from core import Desktop, ProviderSim, Request, Response, Route, Session, _rng, generate_fleet  # type: ignore
+try:
+    from .huaweicloud_patching import HuaweiPatching
+except ImportError:  # loaded as a top-level module
+    from huaweicloud_patching import HuaweiPatching  # type: ignore
 
 # =========================================================================== credentials
 
@@ -271,7 +275,7 @@ def _header_text(value: str) -> str:
 # =========================================================================== simulator
 
 
-class HuaweiSim(ProviderSim):
+class HuaweiSim(HuaweiPatching, ProviderSim):
     name = 'huaweicloud'
 
     def __init__(self, sim) -> None:
@@ -309,6 +313,7 @@ class HuaweiSim(ProviderSim):
             Route('GET', pid + '/workspace-jobs/{job_id}', 'show_job', self.h_show_job),
             Route('GET', pid + '/workspace-sub-jobs', 'list_ita_sub_jobs', self.h_list_sub_jobs),
         ]
+        routes += self.patching_routes(pid)  # image rebuilds and script executions (huaweicloud_patching.py)
         self.routes = [Route(r.method, r.pattern, r.op, self._guard(r.handler), r.write, r.auth) for r in routes]
 
     # ------------------------------------------------------------------ lifecycle
@@ -336,6 +341,7 @@ class HuaweiSim(ProviderSim):
         self.active_jobs = []
         self.pending_logoffs = []
         self.rng = random.Random('%s|%s|%s' % (self.name, seed, fleet))
+        self.reset_patching()
 
     def credentials(self) -> dict:
         return {'region': self.region, 'project_id': self.project_id, 'access_key': ACCESS_KEY, 'secret_key': SECRET_KEY}
@@ -706,7 +712,7 @@ class HuaweiSim(ProviderSim):
     def detail_record(self, d: Desktop) -> dict:
         status = self.status_of(d)
         task, progress = self.task_of(d)
-        return {
+        rec = {
             'desktop_id': d.id,
             'computer_name': d.name,
             'os_host_name': d.name.upper()[:15],
@@ -754,6 +760,8 @@ class HuaweiSim(ProviderSim):
             'agent_version': '24.12.0',
             'share_resource_sku': None,
         }
+        rec.setdefault('metadata', {}).update(self.image_metadata(d))  # huaweicloud_patching.py
+        return rec
 
     def pool_record(self, pool) -> dict:
         members = [self.desktops[i] for i in pool.desktop_ids if i in self.desktops]
@@ -771,7 +779,7 @@ class HuaweiSim(ProviderSim):
             'subnet_ids': [],
             'product': {'product_id': 'workspace.x86.ultimate.large2', 'flavor_id': 's6.large.2', 'type': 'BASE',
                         'cpu': '2', 'memory': '4096'},
-            'image_id': _hex32('image|win2022')[:8] + '-7d1c-4b5e-9a0f-' + _hex32('image')[:12],
+            'image_id': self.pool_image(pool.id),
             'image_name': 'Workspace_Windows_Server_2022_DataCenter',
             'image_os_type': 'Windows',
             'image_os_version': '2022',

@@ -36,6 +36,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     TRANSITIONING,
     UNKNOWN,
     ProviderAdapter,
+    StopAfterFailure,
     desktop,
     pool,
     run_batches,
@@ -160,6 +161,29 @@ NO_LOGOFF = (
     'Alibaba Cloud EDS has no API that logs a user off a session: DisconnectDesktopSessions only disconnects it (the '
     "user's programs keep running). To end the sessions, stop or restart the desktops with "
     'vdi.fleet.desktop_pool_power (state=stopped or state=restarted).')
+
+# ---------------------------------------------------------------------------------------------- patching
+#: RebuildDesktops: 1 to 20 DesktopId.N per call (SDK 5.5.0 RebuildDesktopsRequest).
+REBUILD_BATCH = 20
+#: DesktopStatus values of a desktop that is being rebuilt (or otherwise not settled yet), and of one that failed.
+REBUILD_BUSY = ('Rebuilding', 'Pending')
+REBUILD_FAILED = ('Failed',)
+NO_WAIT_FOR_LOGOFF = (
+    'RebuildDesktops rebuilds a desktop at once, whether or not a user is logged on; it cannot wait for users to '
+    'log off and shows them no notice. Set logoff_policy: force (drain the desktops first, for example with the '
+    'patch_window role or vdi.fleet.session_message and vdi.fleet.desktop_pool_power).')
+#: RunCommand Type per command_type: the SDK documents RunBatScript and RunPowerShellScript (Windows) only.
+COMMAND_TYPE_NAMES = {'powershell': 'RunPowerShellScript', 'bat': 'RunBatScript'}
+#: RunCommand Timeout in seconds: default 300; no maximum is published, one day is taken as the longest.
+COMMAND_TIMEOUT_RANGE = (1, 86400)
+#: per-desktop InvocationStatus of DescribeInvocations -> normalized status (patching.run_commands)
+INVOCATION_STATUSES = {'Success': 'success', 'Failed': 'failed', 'Timeout': 'timeout', 'Invalid': 'error',
+                       'Aborted': 'error', 'Error': 'error', 'Stopped': 'error', 'Cancelled': 'error',
+                       'Terminated': 'error'}
+#: statuses of a command that never started on the desktop (validation or delivery failed)
+INVOCATION_NOT_RUN = ('Invalid', 'Aborted', 'Cancelled')
+NO_STORED_SCRIPTS = ('Alibaba Cloud EDS has no stored scripts: RunCommand takes the script itself. Pass its text as '
+                     'command (it travels Base64-encoded, ContentEncoding=Base64).')
 
 
 def _code_in(code, prefixes):
@@ -547,11 +571,12 @@ class AlicloudAdapter(ProviderAdapter):
                 rows.update((row.get('DesktopId'), row) for row in inv.get('InvokeDesktops') or [])
         return rows
 
-    def invocation_rows(self, invocations, timeout):
+    def invocation_rows(self, invocations, timeout, read=None):
         """Follow RunCommand ``invocations`` with backoff until each desktop's run finished or ``timeout`` passed.
 
         Returns ``(rows, unfinished)``: the finished ``InvokeDesktops`` row of each desktop, and
         ``{desktop_id: Failure}`` (outcome unknown) for the desktops whose run was not seen to finish.
+        ``read(invoke_id)`` reads one invocation (default: without the output).
         """
         wanted = dict((invoke_id, set(batch)) for invoke_id, batch in invocations)
 
@@ -559,7 +584,7 @@ class AlicloudAdapter(ProviderAdapter):
             return dict((did, row) for did, row in (state or {}).items()
                         if did in wanted[invoke_id] and (row.get('InvocationStatus') or 'Running') not in INVOCATION_RUNNING)
 
-        states, unfinished = follow(list(wanted), self._read_invocation, self._poller(timeout),
+        states, unfinished = follow(list(wanted), read or self._read_invocation, self._poller(timeout),
                                     finished=lambda invoke_id, state: len(finished_rows(invoke_id, state)) == len(
                                         wanted[invoke_id]))
         rows = {}
@@ -581,6 +606,109 @@ class AlicloudAdapter(ProviderAdapter):
     def logoff(self, sessions, force=False, message=None):
         raise ConfigError(NO_LOGOFF)
 
+    # ------------------------------------------------------------------ image rollout
+    image_rollout = ('pool', 'desktops')
+    rollout_logoff_policies = ('force',)
+    rollout_logoff_hint = {'wait': NO_WAIT_FOR_LOGOFF}
+
+    def listed_pool_image(self, pool):
+        return (pool.get('raw') or {}).get('ImageId')
+
+    def prepare_rollout(self, image, desktops, pool=None, options=None):
+        """Nothing to read: the pool record (DescribeDesktopGroups) already carries the group's ImageId."""
+        return {'image': self.parse_image(image), 'pool': pool, 'options': dict(options or {}),
+                'pool_image': self.listed_pool_image(pool) if pool else None}
+
+    def read_images(self, desktops, pool_id=None, fresh=False):
+        """ImageId and DesktopStatus of DescribeDesktops records (the listing the selection came from when fresh)."""
+        wanted = set(d['id'] for d in desktops)
+        if fresh and all(isinstance(d.get('raw'), dict) for d in desktops):
+            records = desktops
+        elif pool_id and len(wanted) > IDS_PER_CALL:
+            records = self.list_desktops(pool_ids=[pool_id])
+        else:
+            records = self.list_desktops(desktop_ids=list(wanted)) if wanted else []
+        return dict((d['id'], _image_state(d['raw'])) for d in records if d['id'] in wanted)
+
+    def rollout(self, ctx, desktop_ids, stage):
+        """RebuildDesktops (:data:`REBUILD_BATCH` per call, per-desktop RebuildResults); for the rest of a whole
+        pool, then ModifyDesktopGroup so that the group's new desktops get the image too."""
+        image = ctx['image']
+
+        def call(batch):
+            data = self._call('RebuildDesktops', {'DesktopId': batch, 'ImageId': image}, write=True)
+            results = dict((r.get('DesktopId'), r) for r in data.get('RebuildResults') or [] if isinstance(r, dict))
+            refused = {}
+            for did in batch:
+                row = results.get(did)
+                if row is None:
+                    refused[did] = Failure('RebuildDesktops answered no result for this desktop (RequestId %s)'
+                                           % data.get('RequestId'), unknown=True)
+                elif str(row.get('Code') or '').lower() != 'success':
+                    refused[did] = '%s: %s' % (row.get('Code'), row.get('Message') or 'refused')
+            return refused
+
+        stopper = StopAfterFailure(call, ctx.get('stop_on_failure', True))
+        failures = run_batches(unique(desktop_ids), stopper, REBUILD_BATCH, split_statuses=())
+        jobs = []
+        pool_rec = ctx.get('pool') if stage == 'rest' else None
+        if pool_rec and ctx.get('pool_image') != image and not (failures and ctx.get('stop_on_failure', True)):
+            jobs.append(self._set_group_image(pool_rec['id'], image))
+        return failures, stopper.not_sent, jobs
+
+    def _set_group_image(self, group_id, image):
+        """ModifyDesktopGroup ImageId: the image the group's new desktops get (applied at once, no job)."""
+        job = {'id': None, 'action': 'ModifyDesktopGroup', 'scope': 'pool', 'pool': group_id, 'status': 'success',
+               'message': None, 'desktops': []}
+        try:
+            data = self._call('ModifyDesktopGroup', {'DesktopGroupId': group_id, 'ImageId': image}, write=True)
+            job['id'] = data.get('RequestId')
+        except CALL_ERRORS as err:
+            job.update(status='failed', message=Failure.of(err, 'ModifyDesktopGroup').msg)
+        return job
+
+    def pool_image(self, ctx):
+        if not ctx.get('pool'):
+            return None
+        groups = self._call('DescribeDesktopGroups', {'DesktopGroupId': ctx['pool']['id']}).get('DesktopGroups') or []
+        return next((g.get('ImageId') for g in groups if g.get('DesktopGroupId') == ctx['pool']['id']), None)
+
+    # ------------------------------------------------------------------ in-guest commands
+    command_types = tuple(COMMAND_TYPE_NAMES)
+    stored_scripts = False
+    stored_scripts_hint = NO_STORED_SCRIPTS
+    command_batch = RUN_COMMAND_BATCH
+    command_timeout_range = COMMAND_TIMEOUT_RANGE
+
+    def check_command(self, command=None, command_type=None, script_ids=None):
+        """CommandContent travels Base64-encoded and may be at most 16 KB so."""
+        if command is not None and len(_b64(command)) > RUN_COMMAND_CONTENT_LIMIT:
+            raise ConfigError('command is %d characters of Base64 (UTF-8 text encoded); RunCommand takes at most %d.'
+                              % (len(_b64(command)), RUN_COMMAND_CONTENT_LIMIT))
+
+    def start_commands(self, request, desktop_ids, gray_ids=None, threshold=None, pool_id=None):
+        """RunCommand with ContentEncoding=Base64: no shell and no URL or JSON layer ever sees the text itself."""
+        return self.run_command(desktop_ids, _b64(request['command']), COMMAND_TYPE_NAMES[request['command_type']],
+                                request['timeout'])
+
+    def _read_results(self, invoke_id, include_output=False):
+        """``{desktop_id: InvokeDesktops row}`` of one invocation, with its Base64 output when asked."""
+        data = self._call('DescribeInvocations', {'InvokeId': invoke_id, 'IncludeInvokeDesktops': True,
+                                                  'IncludeOutput': bool(include_output), 'ContentEncoding': 'Base64'})
+        rows = {}
+        for inv in data.get('Invocations') or []:
+            if inv.get('InvokeId') == invoke_id:
+                rows.update((row.get('DesktopId'), row) for row in inv.get('InvokeDesktops') or [])
+        return rows
+
+    def command_results(self, tasks, timeout, output_limit):
+        rows, unfinished = self.invocation_rows(
+            tasks, timeout, read=lambda invoke_id: self._read_results(invoke_id, include_output=output_limit > 0))
+        out = dict((did, _command_result(row, output_limit > 0)) for did, row in rows.items())
+        for did, why in unfinished.items():
+            out[did] = {'status': 'unknown', 'exit_code': None, 'output': None, 'message': why.msg, 'ran': True}
+        return out
+
 
 def _invocation_outcome(row):
     """None when the popup ran on the desktop, else the Failure from its DescribeInvocations row."""
@@ -592,3 +720,32 @@ def _invocation_outcome(row):
     return Failure('RunCommand invocation %s on desktop %s%s%s' % (
         status, row.get('DesktopId'), ' (exit code %s)' % exit_code if exit_code not in (None, '') else '',
         ': ' + detail if detail else ''))
+
+
+def _b64(text):
+    return base64.b64encode(text.encode('utf-8')).decode('ascii')
+
+
+def _image_state(raw):
+    """``{'image', 'busy', 'error'}`` of a DescribeDesktops record."""
+    status = raw.get('DesktopStatus')
+    return {'image': raw.get('ImageId'), 'busy': status in REBUILD_BUSY or power_state(status) == TRANSITIONING,
+            'error': 'the desktop is %s' % status if status in REBUILD_FAILED else None}
+
+
+def _command_result(row, with_output):
+    """The normalized result of one DescribeInvocations InvokeDesktops row."""
+    status = row.get('InvocationStatus')
+    exit_code = row.get('ExitCode')
+    output = None
+    if with_output:
+        try:
+            output = base64.b64decode(row.get('Output') or '').decode('utf-8', 'replace')
+        except (TypeError, ValueError):
+            output = row.get('Output') or ''
+    detail = ': '.join(x for x in (row.get('ErrorCode'), row.get('ErrorInfo')) if x)
+    if row.get('Dropped'):
+        detail = ('%s; ' % detail if detail else '') + '%s characters of output dropped by the provider' % row['Dropped']
+    return {'status': INVOCATION_STATUSES.get(status, 'error'), 'ran': status not in INVOCATION_NOT_RUN,
+            'exit_code': int(exit_code) if isinstance(exit_code, int) or str(exit_code).lstrip('-').isdigit() else None,
+            'output': output, 'message': detail or (None if status == 'Success' else 'invocation %s' % status)}

@@ -233,6 +233,150 @@ class ProviderAdapter:
         """
         raise NotImplementedError
 
+    # ------------------------------------------------------------------ image rollout (patching.rollout_image)
+    #: where an image can be rolled out: ``'pool'`` (a whole pool, whose own image changes too) and/or
+    #: ``'desktops'`` (selected desktops); empty when the provider cannot roll out images
+    image_rollout = ()
+    #: why the provider cannot roll out an image (shown before any request), when ``image_rollout`` is empty
+    image_unsupported = None
+    #: how ``image`` is written for this provider (for messages and docs)
+    image_format = 'an image id'
+    #: the logoff policies of a rollout: ``'wait'`` (a desktop with a user waits for the logoff) and/or ``'force'``
+    rollout_logoff_policies = ()
+    #: why a policy is not available, by policy (shown before any request)
+    rollout_logoff_hint = {}
+    #: longest notice text shown to the users before their desktop is rebuilt; 0: the provider shows none
+    rollout_notice = 0
+    #: ``(least, most)`` minutes of grace users get before the rebuild, or None when the provider has none
+    rollout_grace = None
+    #: whether a rollout can be scheduled for a later start time
+    rollout_start_time = False
+
+    def parse_image(self, image):
+        """The image in the form :meth:`read_images` reports it (ConfigError when ``image`` is malformed)."""
+        image = (image or '').strip()
+        if not image:
+            raise ConfigError('image is empty; give %s.' % self.image_format)
+        return image
+
+    def listed_pool_image(self, pool):
+        """The image of a pool record as listed (``pool['raw']``), or None where the listing does not carry it."""
+        return None
+
+    def prepare_rollout(self, image, desktops, pool=None, options=None):
+        """Read what a rollout of ``image`` needs (no write) and return its context (a dict).
+
+        ``desktops``: the selected normalized desktops; ``pool``: the pool record when the whole pool is selected.
+        Raises ConfigError when the provider cannot do this rollout (for example a pool of the wrong kind).
+        The context holds at least ``image`` (as :meth:`parse_image` gives it), ``pool`` and ``pool_image`` (the
+        pool's own image, None when no whole pool is selected).
+        """
+        raise NotImplementedError
+
+    def read_images(self, desktops, pool_id=None, fresh=False):
+        """``{desktop_id: {'image', 'busy', 'error'}}`` of these normalized desktops, read from the provider.
+
+        ``busy``: an operation (a rebuild) is running on the desktop; ``error``: the provider reports the desktop
+        failed (its reason), else None. ``pool_id``: every desktop is in that pool, so that the adapter may list
+        the pool where that takes fewer requests. ``fresh``: the records were listed just now, so that an adapter
+        whose listing carries the image may use them without a request.
+        """
+        raise NotImplementedError
+
+    def rollout(self, ctx, desktop_ids, stage):
+        """Roll ``ctx['image']`` out to these ids; ``stage`` is ``'canary'`` or ``'rest'``.
+
+        For the ``rest`` of a whole pool (``ctx['pool']`` set) the pool's own image changes too. Returns
+        ``(failures, not_sent, jobs)``: ``{id: errors.Failure}``, the ids not sent because an earlier call failed
+        (``ctx['stop_on_failure']``), and the provider operations to follow (dicts with ``id``, ``action``,
+        ``scope``, ``status``, ``message`` and the ``desktops`` they cover).
+        """
+        raise NotImplementedError
+
+    def rollout_progress(self, ctx, job):
+        """The state of a rollout operation: ``{'status': pending|success|failed, 'message', 'failures'}``."""
+        return self.get_job(job['id'])
+
+    def pool_image(self, ctx):
+        """The image of ``ctx['pool']`` read back from the provider (None when no whole pool is selected)."""
+        return None
+
+    # ------------------------------------------------------------------ in-guest commands (patching.run_commands)
+    #: the command types the provider's agent runs (of ``powershell``, ``bat``, ``shell``); empty: none
+    command_types = ()
+    #: why the provider cannot run commands in the guest (shown before any request), when command_types is empty
+    command_unsupported = None
+    #: whether scripts stored at the provider can be run by id (``script_ids``)
+    stored_scripts = False
+    #: why stored scripts are not available (shown before any request)
+    stored_scripts_hint = None
+    #: whether one call runs a first batch (canary) and stops the rest after a failure threshold by itself
+    command_gray = False
+    #: the most desktops one command call takes (a whole pool counts as one call where ``command_pool`` is true)
+    command_batch = 100
+    #: whether a whole pool can be given to one command call
+    command_pool = False
+    #: ``(least, most)`` command timeout in seconds the provider takes
+    command_timeout_range = (1, 86400)
+
+    def check_command(self, command=None, command_type=None, script_ids=None):
+        """Raise ConfigError before any request when this command cannot be sent (length, encoding)."""
+
+    def start_commands(self, request, desktop_ids, gray_ids=None, threshold=None, pool_id=None):
+        """Send the command ``request`` (``command``, ``command_type``, ``script_ids``, ``timeout`` in seconds).
+
+        ``gray_ids``/``threshold``: the provider's own canary (only where :attr:`command_gray`); ``pool_id``:
+        every desktop of that pool is targeted (only where :attr:`command_pool`). Returns ``(failures, tasks)``:
+        ``{id: errors.Failure}`` of the desktops whose call failed (never re-sent once it may have reached the
+        provider) and the provider tasks to read the results from.
+        """
+        raise NotImplementedError
+
+    def command_results(self, tasks, timeout, output_limit):
+        """Follow ``tasks`` with backoff for up to ``timeout`` seconds; the result of each desktop.
+
+        ``{desktop_id: {'status', 'exit_code', 'output', 'message', 'ran', 'gray'}}`` where ``status`` is one of
+        :data:`COMMAND_STATUSES`; ``output`` is None when ``output_limit`` is 0 (no output is asked for).
+        """
+        raise NotImplementedError
+
+    def secret_values(self):
+        """The connection's own secrets, which no result may show."""
+        return [v for v in (self.params.get(k) for k in ('password', 'secret_key', 'security_token')) if v]
+
+
+#: normalized per-desktop statuses of an in-guest command
+COMMAND_STATUSES = ('success', 'failed', 'timeout', 'error', 'skipped', 'running', 'unknown')
+
+
+class StopAfterFailure:
+    """A ``run_batches`` call that sends no further batch once one batch had a failure (``stop_on_failure``).
+
+    The ids of the batches not sent are in :attr:`not_sent` (their failure says so); run ``run_batches`` with
+    ``split_statuses=()`` so that a refused batch is not split into further calls.
+    """
+
+    NOT_SENT = 'not sent: an earlier call failed (stop_on_failure)'
+
+    def __init__(self, call, enabled=True):
+        self.call = call
+        self.enabled = enabled
+        self.stopped = False
+        self.not_sent = []
+
+    def __call__(self, batch):
+        if self.stopped:
+            self.not_sent.extend(batch)
+            return dict.fromkeys(batch, Failure(self.NOT_SENT))
+        try:
+            result = self.call(batch)
+        except CALL_ERRORS:
+            self.stopped = self.enabled
+            raise
+        if any(why is not None for why in (result or {}).values()):
+            self.stopped = self.enabled
+        return result
+
 
 #: After this many whole-call failures in a row, the remaining batches are not sent: the provider is failing,
 #: and every further write would only add to what is unknown.

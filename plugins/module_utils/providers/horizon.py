@@ -26,7 +26,8 @@ import json
 import re
 import time
 
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError, Failure
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import (
+    CALL_ERRORS, ApiError, AuthError, ConfigError, Failure)
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import (
     HTML_PAGE, auth_error_from, chunks, header, json_or_none, unique)
@@ -83,6 +84,31 @@ SESSIONS_HINT = (' Log the sessions off first (vdi.fleet.session_logoff), or set
                  'restart; a forced shutdown from Horizon 2412).')
 LOGOFF_MESSAGE_HINT = ('Horizon cannot show a message with a logoff (sessions/action/logoff takes session ids only). '
                        'Send the text first with vdi.fleet.session_message, then log off without a message.')
+
+# ---------------------------------------------------------------------------------------------- patching
+POOLS_V2_PATH = '/inventory/v2/desktop-pools/%s'
+#: schedule-push-image v2 (2406 and 2512): takes ``selective_push_image`` + ``machine_ids`` (a canary) and answers
+#: one BulkItemResponseInfo per item; v1 answers 204 and cannot push to selected machines.
+PUSH_IMAGE_PATH = '/inventory/v2/desktop-pools/%s/action/schedule-push-image'
+POOL_ACTION_PATH = '/inventory/v1/desktop-pools/%s/action/%s'
+LOGOFF_POLICY_NAMES = {'wait': 'WAIT_FOR_LOGOFF', 'force': 'FORCE_LOGOFF'}
+#: a push is possible on these pools only (DesktopPoolInfoV2 ``type`` and ``source``)
+PUSH_POOL = ('AUTOMATED', 'INSTANT_CLONE')
+#: ``instant_clone_pending_image_state`` values: still publishing, and published (``READY_HELD``: held after a
+#: selective push until promoted; ``READY``: published for a push scheduled later)
+PENDING_PUBLISHING = ('PENDING_PUBLISH', 'PUBLISHING')
+PENDING_HELD = ('READY_HELD', 'READY')
+#: machine states and ``operation_state`` values while a push recreates a machine, and those that mean it failed
+MACHINE_BUSY_OPERATION = ('CREATE', 'PROGRESSING', 'SCHEDULED', 'HOLDING', 'CANCELLING')
+MACHINE_FAILED_STATES = ('PROVISIONING_ERROR', 'ERROR')
+IMAGE_STREAM_PREFIX = 'im:'
+IMAGE_FORMAT = ('PARENT_VM_ID/SNAPSHOT_ID (the base image VM and its snapshot), or im:STREAM_ID/TAG_ID (an image '
+                'catalog stream and tag)')
+NO_COMMANDS = (
+    "Horizon's REST API cannot run a command inside a desktop. Run it over the operator's own channel: the "
+    'vdi.fleet.desktops inventory plugin makes every machine a host (ansible_host = its DNS name), and '
+    'ansible.windows.win_shell (WinRM) or ansible.builtin.shell (SSH) runs the command on those hosts; a '
+    'software distribution system works too.')
 
 
 def _jwt_like(text):
@@ -633,3 +659,196 @@ class HorizonAdapter(base.ProviderAdapter):
 
         failures = base.run_batches(ids, call, SESSION_BATCH, split_statuses=())
         return dict((i, failures.get(i)) for i in ids)
+
+    # ------------------------------------------------------------------ image rollout (instant-clone push image)
+    image_rollout = ('pool', 'desktops')
+    image_format = IMAGE_FORMAT
+    rollout_logoff_policies = ('wait', 'force')
+    rollout_start_time = True
+    command_unsupported = NO_COMMANDS
+
+    def parse_image(self, image):
+        """``VM/SNAPSHOT`` or ``im:STREAM/TAG``, split at the first ``/`` (vCenter ids have none)."""
+        text = base.ProviderAdapter.parse_image(self, image)
+        head, _sep, tail = text.partition('/')
+        name = head[len(IMAGE_STREAM_PREFIX):] if head.startswith(IMAGE_STREAM_PREFIX) else head
+        if not name or not tail:
+            raise ConfigError('image %r is not %s.' % (image, IMAGE_FORMAT))
+        return text
+
+    @staticmethod
+    def _image_fields(image):
+        head, _sep, tail = image.partition('/')
+        if head.startswith(IMAGE_STREAM_PREFIX):
+            return {'im_stream_id': head[len(IMAGE_STREAM_PREFIX):], 'im_tag_id': tail}
+        return {'parent_vm_id': head, 'snapshot_id': tail}
+
+    @staticmethod
+    def pool_images(info):
+        """``(current, pending, pending state, operation)`` of a DesktopPoolInfoV2 record, images as parse_image."""
+        prov = info.get('provisioning_settings') or {}
+        status = info.get('provisioning_status_data') or {}
+        current = _image_of(prov.get('parent_vm_id'), prov.get('base_snapshot_id'), prov.get('im_stream_id'),
+                            prov.get('im_tag_id'))
+        pending = _image_of(status.get('instant_clone_pending_image_parent_vm_id'),
+                            status.get('instant_clone_pending_image_snapshot_id'),
+                            status.get('instant_clone_pending_im_stream_id'),
+                            status.get('instant_clone_pending_im_tag_id'))
+        return current, pending, status.get('instant_clone_pending_image_state'), status.get('instant_clone_operation')
+
+    def _read_pool(self, pool_id):
+        return self._api('GET', POOLS_V2_PATH % pool_id)[0] or {}
+
+    def prepare_rollout(self, image, desktops, pool=None, options=None):
+        """Read every pool involved (v2): instant clone, and no other image operation or pending image on it."""
+        image = self.parse_image(image)
+        pool_ids = [pool['id']] if pool else unique(d['pool'] for d in desktops if d.get('pool'))
+        pools = {}
+        for pool_id in pool_ids:
+            info = self._read_pool(pool_id)
+            name = info.get('name') or pool_id
+            if (info.get('type'), info.get('source')) != PUSH_POOL:
+                raise ConfigError('Pool %s is a %s %s pool: Horizon pushes images to automated instant-clone pools '
+                                  'only. Recompose other pools in the console, or patch them in the guest.'
+                                  % (name, info.get('type'), info.get('source')))
+            current, pending, state, operation = self.pool_images(info)
+            if pending and (pending != image or state not in PENDING_HELD):
+                raise ConfigError('Pool %s holds pending image %s (%s). Promote it, or cancel it '
+                                  '(cancel-scheduled-push-image), before rolling out %s.' % (name, pending, state, image))
+            if operation not in (None, 'NONE') and not pending:
+                raise ConfigError('Pool %s is busy with operation %s; try again once it ended.' % (name, operation))
+            pools[pool_id] = info
+        return {'image': image, 'pool': pool, 'pools': pools, 'options': dict(options or {}),
+                'pool_image': self.pool_images(pools[pool['id']])[0] if pool else None,
+                'pool_of': dict((d['id'], d.get('pool')) for d in desktops)}
+
+    def read_images(self, desktops, pool_id=None, fresh=False):
+        """The base image of each machine (ManagedMachineDataV2), from the listing itself when it is fresh."""
+        wanted = set(d['id'] for d in desktops)
+        if fresh and all(isinstance(d.get('raw'), dict) for d in desktops):
+            records = desktops
+        elif pool_id and self._cheaper_by_pool(pool_id, len(wanted)):
+            records = self.list_desktops(pool_ids=[pool_id])
+        else:
+            records = self.list_desktops(desktop_ids=list(wanted)) if wanted else []
+        return dict((d['id'], _machine_image(d['raw'])) for d in records if d['id'] in wanted)
+
+    def _cheaper_by_pool(self, pool_id, count):
+        """Whether listing the pool takes fewer requests than asking for ``count`` machines by id."""
+        by_id = -(-count // self.filter_chunk)
+        by_pool = -(-self._pool_sizes.get(pool_id, count) // self.list_page_size)
+        return by_pool < by_id
+
+    def _push_body(self, ctx, machine_ids=None):
+        opts = ctx.get('options') or {}
+        policy = LOGOFF_POLICY_NAMES[opts.get('logoff_policy') or 'wait']
+        body = dict(self._image_fields(ctx['image']), logoff_policy=policy,
+                    stop_on_first_error=bool(ctx.get('stop_on_failure', True)))
+        if opts.get('start_time') is not None:
+            body['start_time'] = opts['start_time']
+        if machine_ids is not None:
+            body.update(selective_push_image=True, machine_ids=list(machine_ids))
+        return body
+
+    def rollout(self, ctx, desktop_ids, stage):
+        """Per pool: push (selective for a canary or selected machines), promote a held image, or apply it.
+
+        * whole pool, rest: promote-pending-image when the image is held after a canary, else schedule-push-image;
+        * canary or selected machines: apply-image (``pending_image``) when the pool holds or runs the image, else a
+          selective schedule-push-image to those machines (the image is then held pending on the pool).
+        """
+        by_pool = {}
+        for i in unique(desktop_ids):
+            by_pool.setdefault(ctx['pool_of'].get(i), []).append(i)
+        if stage == 'rest' and ctx.get('pool'):
+            by_pool.setdefault(ctx['pool']['id'], [])
+        failures, not_sent, jobs = {}, [], []
+        for pool_id, ids in by_pool.items():
+            if failures and ctx.get('stop_on_failure', True):
+                not_sent.extend(ids)
+                failures.update((i, Failure(base.StopAfterFailure.NOT_SENT)) for i in ids)
+                continue
+            failed, job = self._rollout_pool(ctx, pool_id, ids, stage == 'rest' and bool(ctx.get('pool')))
+            failures.update(failed)
+            if job:
+                jobs.append(job)
+        return failures, not_sent, jobs
+
+    def _rollout_pool(self, ctx, pool_id, ids, whole):
+        """One pool's call; ``(failures, job or None)``. A job is followed through the pool's image state."""
+        current, pending, _state, _op = self.pool_images(ctx['pools'][pool_id])
+        image = ctx['image']
+        job = {'pool': pool_id, 'status': 'pending', 'message': None, 'desktops': ids}
+        try:
+            if whole and pending == image:
+                self._api('POST', POOL_ACTION_PATH % (pool_id, 'promote-pending-image'), idempotent=False)
+                return {}, dict(job, id='promote-pending-image %s' % pool_id, action='promote-pending-image',
+                                scope='pool')
+            if whole and current != image:
+                data = self._api('POST', PUSH_IMAGE_PATH % pool_id, body=self._push_body(ctx), idempotent=False)[0]
+                bad = list(self.item_failures([pool_id], data, what='pool').values()) if data else []
+                if bad and not bad[0].unknown:
+                    return dict.fromkeys(ids, bad[0]), None
+                return {}, dict(job, id='schedule-push-image %s' % pool_id, action='schedule-push-image', scope='pool')
+            if not ids:
+                return {}, None
+            if image in (pending, current):
+                data = self._api('POST', POOL_ACTION_PATH % (pool_id, 'apply-image'), body=ids,
+                                 query={'pending_image': image == pending}, idempotent=False)[0]
+                return self.item_failures(ids, data), None
+            data = self._api('POST', PUSH_IMAGE_PATH % pool_id, body=self._push_body(ctx, ids), idempotent=False)[0]
+        except CALL_ERRORS as err:
+            return dict.fromkeys(ids, Failure.of(err)), None
+        return self.item_failures(ids, data), dict(job, id='selective schedule-push-image %s' % pool_id,
+                                                   action='schedule-push-image (selective)', scope='desktops')
+
+    def rollout_progress(self, ctx, job):
+        """The pool's image state (DesktopPoolInfoV2): publishing, failed, held, or pushed to the pool."""
+        info = self._read_pool(job['pool'])
+        ctx['pools'][job['pool']] = info
+        ctx.setdefault('pool_read', {})[job['pool']] = job
+        current, pending, state, operation = self.pool_images(info)
+        error = (info.get('provisioning_status_data') or {}).get('instant_clone_pending_image_error')
+        out = {'status': 'pending', 'message': None, 'failures': {}}
+        if state == 'FAILED' or (error and pending == ctx['image']):
+            out.update(status='failed', message='the pending image failed: %s' % (error or 'no reason given'))
+        elif job['scope'] == 'desktops' and pending == ctx['image'] and state in PENDING_HELD:
+            out['status'] = 'success'
+        elif job['scope'] == 'pool' and current == ctx['image'] and operation in (None, 'NONE'):
+            out['status'] = 'success'
+        return out
+
+    def pool_image(self, ctx):
+        """The pool's image: as read when its last pool operation was seen to end, else read now."""
+        if not ctx.get('pool'):
+            return None
+        pool_id = ctx['pool']['id']
+        job = (ctx.get('pool_read') or {}).get(pool_id)
+        if job is not None and job['scope'] == 'pool' and job['status'] != 'pending':
+            return self.pool_images(ctx['pools'][pool_id])[0]
+        return self.pool_images(self._read_pool(pool_id))[0]
+
+
+def _image_of(vm, snapshot, stream=None, tag=None):
+    """An image as :meth:`HorizonAdapter.parse_image` writes it, or None."""
+    if stream and tag:
+        return '%s%s/%s' % (IMAGE_STREAM_PREFIX, stream, tag)
+    if vm and snapshot:
+        return '%s/%s' % (vm, snapshot)
+    return None
+
+
+def _machine_image(raw):
+    """``{'image', 'busy', 'error'}`` of a MachineInfoV2 record."""
+    mmd = raw.get('managed_machine_data') or {}
+    state = raw.get('state')
+    operation = mmd.get('operation_state')
+    failed = state in MACHINE_FAILED_STATES or operation == 'FAULT'
+    pushing = mmd.get('operation') == 'PUSH_IMAGE' and operation in MACHINE_BUSY_OPERATION
+    error = None
+    if failed:
+        error = 'machine %s: %s' % (state if state in MACHINE_FAILED_STATES else 'push image FAULT',
+                                    mmd.get('clone_error_message') or 'no reason given')
+    return {'image': _image_of(mmd.get('base_vm_id'), mmd.get('base_vm_snapshot_id'),
+                               mmd.get('image_management_stream_id'), mmd.get('image_management_tag_id')),
+            'busy': state in TRANSIENT_STATES or pushing, 'error': error}

@@ -42,6 +42,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import (
     TRANSITIONING,
     UNKNOWN,
     ProviderAdapter,
+    StopAfterFailure,
     desktop,
     pool,
     run_batches,
@@ -71,6 +72,37 @@ MESSAGE_TIMEOUT = 180
 NOTIFY_POLL = (1.0, 1.6, 15.0)
 #: Huawei sends no Retry-After with APIG.0308 and advises waiting 2-5 s before retrying.
 THROTTLE_WAIT = 2.0
+
+# ---------------------------------------------------------------------------------------------- patching
+#: BatchRebuildDesktopsSystemDisk (``POST /desktops/rebuild``): at most 100 desktop_ids (reference note).
+REBUILD_BATCH = 100
+#: RebuildDesktopPoolReq/RebuildDesktopsReq ``message``: at most 400 characters; ``delay_time``: 0-15 minutes.
+NOTICE_LIMIT = 400
+GRACE_MINUTES = (0, 15)
+#: ListDesktopsDetail ``limit``: 0-500 (SDK); its records carry the image in ``metadata['metering.image_id']``.
+DETAIL_PAGE_SIZE = 500
+IMAGE_METADATA_KEY = 'metering.image_id'
+#: ListImages ``limit``: 0-100 (SDK).
+IMAGES_PAGE_SIZE = 100
+#: ExecuteScriptOrCommand ``resource_ids``: no limit is published; 100, like the other desktop batch calls.
+SCRIPT_BATCH = 100
+#: ListScriptRecords ``limit``: 1-100 (SDK).
+RECORDS_PAGE_SIZE = 100
+#: Longest ``command`` text: not published; 16 KB, as Alibaba's RunCommand takes.
+COMMAND_LIMIT = 16 * 1024
+#: ``execution_timeout`` is in whole minutes (SDK; default 1); no maximum is published, one day is taken.
+EXECUTION_TIMEOUT_MINUTES = (1, 1440)
+COMMAND_TYPES = {'powershell': 'POWERSHELL', 'bat': 'BAT', 'shell': 'SHELL'}
+#: script execution record statuses: the SDK documents SUCCESS/FAILED/RUNNING/WAITING for tasks; a desktop left
+#: out after the gray batch failed is SKIP (the value of the scheduled-task records). Anything else is running.
+RECORD_SUCCESS = ('SUCCESS',)
+RECORD_FAILED = ('FAILED', 'FAIL')
+RECORD_SKIPPED = ('SKIP', 'SKIPPED')
+#: ``execute_order`` of a record: 1 the gray (canary) batch, 2 the rest (SDK).
+GRAY_ORDER = 1
+NO_WAIT_FOR_LOGOFF = (
+    'Workspace rebuilds a desktop after the grace time (grace_minutes, 0-15) whether or not its user logged off; '
+    'it cannot wait for a logoff. Set logoff_policy: force, with notice and grace_minutes to warn the users.')
 
 POWER_STATES = {
     'ACTIVE': POWERED_ON,
@@ -314,7 +346,7 @@ class HuaweiAdapter(ProviderAdapter):
             kwargs['on_unauthorized'] = self._token.refresh
         return self.http.json(method, '/v2/%s%s' % (self.project_id, subpath), **kwargs)
 
-    def _paged(self, subpath, key, query=None, limit=PAGE_SIZE):
+    def _paged(self, subpath, key, query=None, limit=PAGE_SIZE, total_key='total_count'):
         out = []
         offset = 0
         while True:
@@ -325,7 +357,7 @@ class HuaweiAdapter(ProviderAdapter):
             rows = data.get(key) or []
             out.extend(rows)
             offset += len(rows)
-            total = data.get('total_count')
+            total = data.get(total_key)
             try:
                 total = int(total) if total is not None else None
             except (TypeError, ValueError):
@@ -594,6 +626,178 @@ class HuaweiAdapter(ProviderAdapter):
 
         return _per_session(by_desktop, run_batches(list(by_desktop), send, NOTIFY_BATCH))
 
+    # ------------------------------------------------------------------ image rollout
+    image_rollout = ('pool', 'desktops')
+    rollout_logoff_policies = ('force',)
+    rollout_logoff_hint = {'wait': NO_WAIT_FOR_LOGOFF}
+    rollout_notice = NOTICE_LIMIT
+    rollout_grace = GRACE_MINUTES
+
+    def listed_pool_image(self, pool):
+        return (pool.get('raw') or {}).get('image_id')
+
+    def prepare_rollout(self, image, desktops, pool=None, options=None):
+        """ListImages for the image's ``image_type`` and ``os_type`` (which the rebuild calls take); ConfigError when
+        Workspace does not list it. The pool record (ListDesktopPools) carries the pool's own ``image_id``."""
+        image = self.parse_image(image)
+        data = self._call('GET', '/images', query={'image_id': image, 'limit': IMAGES_PAGE_SIZE, 'offset': 0}) or {}
+        found = [i for i in data.get('images') or [] if isinstance(i, dict) and i.get('id') == image]
+        if not found:
+            raise ConfigError('Image %s is not among the images Workspace lists for this project (ListImages). Check '
+                              'image (the id of a public or private desktop image).' % image)
+        return {'image': image, 'image_type': found[0].get('image_type'), 'os_type': found[0].get('os_type'),
+                'pool': pool, 'options': dict(options or {}),
+                'pool_image': self.listed_pool_image(pool) if pool else None}
+
+    def read_images(self, desktops, pool_id=None, fresh=False):
+        """ListDesktopsDetail (the simple listing has no image): by pool, 500 per page, or by id, 100 per call."""
+        wanted = set(d['id'] for d in desktops)
+        if not wanted:
+            return {}
+        if pool_id and len(wanted) > ID_FILTER_SIZE:
+            records = self._paged('/desktops/detail', 'desktops', {'pool_id': pool_id}, limit=DETAIL_PAGE_SIZE)
+        else:
+            records = []
+            for batch in chunks(sorted(wanted), ID_FILTER_SIZE):
+                records += self._paged('/desktops/detail', 'desktops', {'desktop_id': batch}, limit=DETAIL_PAGE_SIZE)
+        out = {}
+        for rec in records:
+            if rec.get('desktop_id') in wanted:
+                status = rec.get('status')
+                out[rec['desktop_id']] = {'image': (rec.get('metadata') or {}).get(IMAGE_METADATA_KEY),
+                                          'busy': bool(rec.get('task_status')),
+                                          'error': 'the desktop is in status ERROR' if status == 'ERROR' else None}
+        return out
+
+    def _rebuild_body(self, ctx):
+        opts = ctx.get('options') or {}
+        body = {'image_id': ctx['image'], 'image_type': ctx.get('image_type'), 'os_type': ctx.get('os_type')}
+        if opts.get('grace_minutes') is not None:
+            body['delay_time'] = opts['grace_minutes']
+        if opts.get('notice'):
+            body['message'] = opts['notice']
+        return dict((k, v) for k, v in body.items() if v is not None)
+
+    def rollout(self, ctx, desktop_ids, stage):
+        """RebuildDesktopPool for the rest of a whole pool (one call: the pool's image changes and every desktop not
+        on it is rebuilt), else BatchRebuildDesktopsSystemDisk, 100 desktops per call; each answers a job."""
+        ids = unique(desktop_ids)
+        body = self._rebuild_body(ctx)
+        if stage == 'rest' and ctx.get('pool'):
+            pool_id = ctx['pool']['id']
+            job = {'id': None, 'action': 'rebuild_pool', 'scope': 'pool', 'pool': pool_id, 'status': 'pending',
+                   'message': None, 'desktops': ids}
+            try:
+                data = self._call('POST', '/desktop-pools/%s/rebuild' % pool_id,
+                                  body=dict(body, handle_type='FOR_EXPAND_AND_ALL'), write=True) or {}
+            except CALL_ERRORS as err:
+                failure = Failure.of(err, 'RebuildDesktopPool')
+                job.update(status='failed', message=failure.msg, desktops=[])
+                return dict.fromkeys(ids, failure), [], [job]
+            job['id'] = data.get('job_id')
+            if not job['id']:
+                job.update(status='success', message='RebuildDesktopPool answered no job id')
+            return {}, [], [job]
+        jobs = []
+
+        def call(batch):
+            data = self._call('POST', '/desktops/rebuild', body=dict(body, desktop_ids=batch), write=True) or {}
+            jobs.append({'id': data.get('job_id'), 'action': 'rebuild', 'scope': 'desktops', 'status': 'pending'
+                         if data.get('job_id') else 'success', 'message': None, 'desktops': list(batch)})
+
+        stopper = StopAfterFailure(call, ctx.get('stop_on_failure', True))
+        failures = run_batches(ids, stopper, REBUILD_BATCH, split_statuses=())
+        return failures, stopper.not_sent, jobs
+
+    def pool_image(self, ctx):
+        if not ctx.get('pool'):
+            return None
+        return (self._call('GET', '/desktop-pools/%s' % ctx['pool']['id']) or {}).get('image_id')
+
+    # ------------------------------------------------------------------ in-guest commands
+    command_types = tuple(COMMAND_TYPES)
+    stored_scripts = True
+    command_gray = True
+    command_pool = True
+    command_batch = SCRIPT_BATCH
+    command_timeout_range = (EXECUTION_TIMEOUT_MINUTES[0] * 60, EXECUTION_TIMEOUT_MINUTES[1] * 60)
+
+    def check_command(self, command=None, command_type=None, script_ids=None):
+        if command is not None and len(command) > COMMAND_LIMIT:
+            raise ConfigError('command is %d characters long; huaweicloud takes at most %d.' % (len(command),
+                                                                                                COMMAND_LIMIT))
+
+    def start_commands(self, request, desktop_ids, gray_ids=None, threshold=None, pool_id=None):
+        """ExecuteDesktopPoolScripts for a whole pool, else ExecuteScriptOrCommand per :data:`SCRIPT_BATCH` desktops.
+
+        The text goes as a JSON string (the only form the SDK models offer); ``gray_ids``/``threshold`` become the
+        provider's own canary (``gray_*_ids``, ``gray_fail_threshold``). Returns ``(failures, [(task_id, ids)])``.
+        """
+        ids = unique(desktop_ids)
+        minutes = min(EXECUTION_TIMEOUT_MINUTES[1], max(EXECUTION_TIMEOUT_MINUTES[0], -(-request['timeout'] // 60)))
+        tasks = []
+        if pool_id:
+            body = _script_body(request, minutes, 'command_content')
+            if gray_ids:
+                body.update(gray_desktop_ids=list(gray_ids), gray_fail_threshold=threshold)
+            try:
+                data = self._call('POST', '/desktop-pools/%s/script-executions' % pool_id, body=body, write=True) or {}
+            except CALL_ERRORS as err:
+                return dict.fromkeys(ids, Failure.of(err, 'ExecuteDesktopPoolScripts')), []
+            return _task_of(data, ids, tasks)
+
+        def call(batch):
+            body = dict(_script_body(request, minutes, 'command'), resource_type='DESKTOP', resource_ids=batch)
+            gray = [i for i in batch if i in set(gray_ids or ())]
+            if gray:
+                body.update(gray_resource_ids=gray, gray_fail_threshold=threshold)
+            data = self._call('POST', '/script-executions', body=body, write=True) or {}
+            return _task_of(data, batch, tasks)[0]
+
+        return run_batches(ids, call, SCRIPT_BATCH, split_statuses=()), tasks
+
+    def _task_records(self, task_id):
+        return self._paged('/script-execution-records', 'script_records', {'script_task_id': task_id},
+                           limit=RECORDS_PAGE_SIZE, total_key='count')
+
+    def command_results(self, tasks, timeout, output_limit):
+        """ListScriptRecords per task (100 per page) until every desktop's record ended, then, when output is
+        asked for, ShowScriptRecordDetail of each ended record (the listing has no output)."""
+        wanted = dict((task_id, set(ids)) for task_id, ids in tasks)
+
+        def finished(task_id, records):
+            done = set(r.get('resource_id') for r in records or [] if _record_status(r) not in ('running',))
+            return wanted[task_id] <= done
+
+        states, unfinished = follow(list(wanted), self._task_records, self._poller(timeout), finished=finished)
+        out = {}
+        for task_id, ids in wanted.items():
+            by_desktop = {}
+            for rec in states.get(task_id) or []:
+                if rec.get('resource_id') in ids:
+                    by_desktop.setdefault(rec['resource_id'], []).append(rec)
+            for did in ids:
+                out[did] = self._desktop_result(by_desktop.get(did), output_limit > 0, task_id, unfinished, timeout)
+        return out
+
+    def _desktop_result(self, records, with_output, task_id, unfinished, timeout):
+        """One desktop's result from its records (one per stored script, or one for a command)."""
+        if not records or any(_record_status(r) == 'running' for r in records):
+            why = unfinished.get(task_id)
+            return {'status': 'unknown', 'exit_code': None, 'output': None, 'ran': True,
+                    'message': 'script task %s %s' % (task_id, 'could not be read: %s' % why if why else
+                                                      'did not end within %ss' % timeout)}
+        results = [_record_result(r) for r in records]
+        if with_output:
+            for res, rec in zip(results, records):
+                if res['ran'] and rec.get('id'):
+                    try:
+                        res['output'] = (self._call('GET', '/script-execution-records/%s' % rec['id']) or {}).get(
+                            'output') or ''
+                    except CALL_ERRORS as err:
+                        res['message'] = (res['message'] + '; ' if res['message'] else '') + 'output not read: %s' % err.msg
+        return _merge_results(results, with_output)
+
 
 def _sessions_by_desktop(sessions):
     """``{desktop_id: [session ids]}``: Workspace acts on desktops, every session of one shares its outcome."""
@@ -606,3 +810,55 @@ def _sessions_by_desktop(sessions):
 def _per_session(by_desktop, failures):
     """``{session_id: None or Failure}`` from the outcome of each session's desktop."""
     return dict((sid, failures.get(did)) for did, sids in by_desktop.items() for sid in sids)
+
+
+def _script_body(request, minutes, command_key):
+    """The body of a script execution: stored ``script_ids``, or the command text under ``command_key``."""
+    if request.get('script_ids'):
+        return {'script_ids': list(request['script_ids']), 'execution_timeout': minutes}
+    return {command_key: request['command'], 'command_type': COMMAND_TYPES[request['command_type']],
+            'execution_timeout': minutes}
+
+
+def _task_of(data, ids, tasks):
+    """Record the task of an accepted script execution; ``(failures, tasks)``."""
+    if not data.get('task_id'):
+        return dict.fromkeys(ids, Failure('the script execution answered no task_id; not re-sent', unknown=True)), tasks
+    tasks.append((data['task_id'], list(ids)))
+    return {}, tasks
+
+
+def _record_status(rec):
+    status = (rec.get('status') or '').upper()
+    if status in RECORD_SUCCESS:
+        return 'success'
+    if status in RECORD_FAILED:
+        return 'failed'
+    if status in RECORD_SKIPPED:
+        return 'skipped'
+    return 'running'
+
+
+def _record_result(rec):
+    """A script execution record as a normalized result; ``result_code`` holds the exit code once a script ran."""
+    status = _record_status(rec)
+    code = rec.get('result_code')
+    exit_code = int(code) if code is not None and str(code).lstrip('-').isdigit() else None
+    if status == 'failed' and exit_code is None:
+        status = 'error'  # the script did not run to an exit code: the agent or the desktop failed it
+    order = rec.get('execute_order')
+    return {'status': status, 'exit_code': exit_code if exit_code is not None else (0 if status == 'success' else None),
+            'output': None, 'ran': status in ('success', 'failed'),
+            'message': ': '.join(str(x) for x in (None if exit_code is not None else code, rec.get('reason')) if x),
+            'gray': (order == GRAY_ORDER) if order in (1, 2) else None}
+
+
+def _merge_results(results, with_output):
+    """One desktop's result from the results of its records: the worst status, the first non-zero exit code."""
+    rank = ('success', 'skipped', 'failed', 'error')
+    worst = max(results, key=lambda r: rank.index(r['status']) if r['status'] in rank else len(rank))
+    exit_code = next((r['exit_code'] for r in results if r['exit_code']), results[-1]['exit_code'])
+    return {'status': worst['status'], 'exit_code': exit_code, 'ran': any(r['ran'] for r in results),
+            'output': '\n'.join(r['output'] or '' for r in results) if with_output else None,
+            'message': '; '.join(r['message'] for r in results if r['message']) or None,
+            'gray': results[0]['gray']}
