@@ -9,7 +9,7 @@ import jinja2.meta
 import pytest
 import yaml
 
-from ansible_collections.vdi.fleet.plugins.filter.patch_window import wave_count
+from ansible_collections.vdi.fleet.plugins.module_utils.window import wave_count
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONDITION_KEYS = ('when', 'that', 'failed_when', 'changed_when', 'until')
