@@ -113,20 +113,25 @@ class VdiFleetModule:
         self.close()
         self.module.exit_json(**result)
 
-    def exit_desktops(self, entries, diff=None, what='desktops', summary=None, fail_on_error=None, **extra):
+    def exit_desktops(self, entries, diff=None, what='desktops', summary=None, fail_on_error=None, changed=False,
+                      failure=None, **extra):
         """Exit with ``desktops`` (or ``what``) entries and ``summary``; fail after reporting when one failed
         (unless ``fail_on_error``, default the module option, is false).
 
-        The entries returned follow the ``result`` option; ``summary`` always counts all of them.
+        ``changed``/``failure``: a change or a failure of something that is not one of the entries (a pool's own
+        image), which changes or fails the task like an entry's would. The entries returned follow the ``result``
+        option; ``summary`` always counts all of them.
         """
         summary = summary or summarize(entries)
-        result = dict(changed=any(e['changed'] for e in entries), summary=summary, **extra)
+        result = dict(changed=changed or any(e['changed'] for e in entries), summary=summary, **extra)
         result[what] = compact(entries, self.params.get('result') or 'full')
         if diff is not None and self.module._diff:
             result['diff'] = diff
         failed = [e for e in entries if e['failed']]
         if fail_on_error is None:
             fail_on_error = self.params.get('fail_on_error', True)
+        if failure and fail_on_error:
+            self.module.fail_json(msg=failure, **result)
         if failed and fail_on_error:
             names = ', '.join('%s (%s)' % (_label(e), e['msg']) for e in failed[:5])
             more = ' and %d more' % (len(failed) - 5) if len(failed) > 5 else ''

@@ -265,23 +265,6 @@ def pool_outcome(jobs):
     return changed, '; '.join(failed)
 
 
-def count_pool(vm, jobs):
-    """A change or failure of the pool's own image changes or fails the task, like a desktop's would."""
-    changed, failure = pool_outcome(jobs)
-    if not changed and not failure:
-        return
-    module = vm.module
-    exit_json = module.exit_json
-
-    def exit_with_pool(**result):
-        result['changed'] = result.get('changed') or changed
-        if failure and vm.params['fail_on_error']:
-            module.fail_json(msg='the pool image was not changed: %s' % failure, **result)
-        exit_json(**result)
-
-    module.exit_json = exit_with_pool
-
-
 def main():
     vm = VdiFleetModule(
         argument_spec=dict(
@@ -312,8 +295,10 @@ def main():
         return entries
 
     entries = vm.run(work)
-    count_pool(vm, jobs)
-    vm.exit_desktops(entries, diff=diff_images(entries), jobs=jobs)
+    # a change or failure of the pool's own image changes or fails the task, like a desktop's would
+    changed, failure = pool_outcome(jobs)
+    vm.exit_desktops(entries, diff=diff_images(entries), jobs=jobs, changed=changed,
+                     failure='the pool image was not changed: %s' % failure if failure else None)
 
 
 if __name__ == '__main__':
