@@ -69,6 +69,22 @@ options:
         else is left out with a warning (it stays in C(vdi_address)).
     type: bool
     default: true
+  wave_size:
+    description:
+      - Plan the waves of a rolling patch window (the playbook C(vdi.fleet.patch_window_rolling)) - at most this
+        many desktops of each pool per wave, a count (V(10)) or a share of the pool (V(25%)), with the rule the
+        M(vdi.fleet.patch_window_plan) module uses (balanced waves; desktops in maintenance first, idle next, busy
+        last).
+      - Each desktop gets C(vdi_wave) (its wave number) and C(vdi_wave_size), and joins the group
+        O(wave_group_prefix) followed by its wave number. A host name never takes a wave group's name.
+      - Empty plans no waves.
+    type: str
+    version_added: 0.2.0
+  wave_group_prefix:
+    description: Prefix of the wave groups (C(vdi_wave_1), C(vdi_wave_2)...).
+    type: str
+    default: vdi_wave_
+    version_added: 0.2.0
   cache_file_mode:
     description:
       - Permissions of the cache file written by a file-based O(cache_plugin) (for example
@@ -139,6 +155,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.connection import (
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import VdiFleetError
 from ansible_collections.vdi.fleet.plugins.module_utils.service import resolve_pool
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import HAS_REQUESTS
+from ansible_collections.vdi.fleet.plugins.module_utils.window import plan_pool
 
 try:
     # ansible-core 2.19 and later (data tagging): a string is templated only when it is tagged as trusted.
@@ -279,11 +296,33 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 self.display.warning('vdi.fleet.desktops: could not set the mode of the cache file %s: %s' % (path, exc))
 
     # ------------------------------------------------------------------ hosts and groups
-    def _add_desktop(self, d, host, group, strict):
+    def _waves(self, desktops):
+        """``{desktop id: wave number}`` of the rolling window's plan (empty without wave_size)."""
+        wave_size = self.get_option('wave_size')
+        if not wave_size:
+            return {}
+        by_pool = {}
+        for d in desktops:
+            by_pool.setdefault(d.get('pool'), []).append(d)
+        waves = {}
+        try:
+            for members in by_pool.values():
+                _allowance, ordered, ends = plan_pool(members, wave_size)
+                for k, end in enumerate(ends):
+                    waves.update((did, k + 1) for did in ordered[(ends[k - 1] if k else 0):end])
+        except VdiFleetError as exc:
+            raise AnsibleError('vdi.fleet.desktops: %s' % exc.msg)
+        return waves
+
+    def _add_desktop(self, d, host, group, strict, wave=None):
         """One desktop as host ``host``; every value handed to Ansible is wrapped as untrusted."""
         host = untrusted(host)
         self.inventory.add_host(host)
         hostvars = dict(('vdi_' + k, untrusted(v)) for k, v in d.items())
+        if wave is not None:
+            # planned here from the configuration, not provider data
+            hostvars.update(vdi_wave=wave, vdi_wave_size=untrusted(self.get_option('wave_size')))
+            self.inventory.add_child(self.inventory.add_group('%s%d' % (self.get_option('wave_group_prefix'), wave)), host)
         for key, value in hostvars.items():
             self.inventory.set_variable(host, key, value)
         if self.get_option('set_ansible_host') and d.get('address') and not address_problem(d['address']):
@@ -355,6 +394,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 pools.append((d['pool'], d.get('pool_name')))
         groups = plan_pool_groups(pools, self.get_option('pool_group_prefix'), taken, notes)
         taken |= set(groups.values())
+        waves = self._waves(desktops)
+        taken |= set('%s%d' % (self.get_option('wave_group_prefix'), w) for w in set(waves.values()))
         # A host may not share its name with a group that keyed_groups or groups make.
         static, prefixes, unknown = self._constructed_names()
         taken |= static
@@ -376,7 +417,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for d in desktops:
             host = names.get(d['id'])
             if host:
-                self._add_desktop(d, host, groups.get(d.get('pool')), strict)
+                self._add_desktop(d, host, groups.get(d.get('pool')), strict, waves.get(d['id']))
         for note in notes[:MAX_WARNINGS]:
             self.display.warning('vdi.fleet.desktops: %s' % note)
         if len(notes) > MAX_WARNINGS:

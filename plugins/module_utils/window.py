@@ -172,8 +172,9 @@ def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, loc
     if previous is not None and not previous['finished'] and previous['run']['id'] == run['id']:
         return previous  # planned already by this run (rolling mode: the first batch did it)
     if desktops is not None:
+        known = adapter.list_pools()  # first: the desktops' records then carry their pool names
         found = adapter.list_desktops(desktop_ids=unique(desktops))
-        pools = _pools_of(adapter, found)
+        pools = _pools_of(known, found)
     else:
         if not opts['pools']:
             raise ConfigError('pools is empty: name at least one pool (by id or exact name).')
@@ -194,8 +195,8 @@ def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, loc
     return journal
 
 
-def _pools_of(adapter, found):
-    known = dict((p['id'], p) for p in adapter.list_pools())
+def _pools_of(known, found):
+    known = dict((p['id'], p) for p in known)
     ids = unique(d['pool'] for d in found)
     return [known.get(i) or {'id': i, 'name': i, 'raw': {}} for i in ids]
 
