@@ -201,7 +201,27 @@ def wave_minimum(provider: str, members: list[dict], pool: list[dict], released:
     _add(writes, lim['exit'], ceil(released, lim['maintenance']))
     _add(reads, lim['list'], read(released))
     logins = 2 if provider == 'horizon' else 0
-    return {'logins': logins, 'logouts': logins, 'writes': writes, 'reads': reads}
+    return {'logins': logins, 'logouts': logins, 'writes': writes, 'reads': reads,
+            'known_excess': known_excess(provider, off, asleep, busy, read)}
+
+
+#: Reads the engine sends above the minimum, found by this benchmark (see bench/README.md); a wave whose reads
+#: exceed the minimum plus polls by exactly these is marked as a known gap.
+KNOWN_GAPS = {
+    'restore_prereads': 'Window.restore_power reads the desktops again before putting back the power state of what '
+                        'was off or suspended, though the restart\'s follow loop has just read them',
+    'sessions_by_id': 'Huawei: the drain and the logoff read-back list sessions by desktop id (100 per call) where '
+                      'the pool\'s listing (1000 per page) takes fewer requests',
+}
+
+
+def known_excess(provider: str, off: list, asleep: list, busy: list, read) -> dict:
+    out = {}
+    if provider != 'horizon':
+        out['restore_prereads'] = read(len(off)) + read(len(asleep))
+    if provider == 'huaweicloud' and busy:
+        out['sessions_by_id'] = 2 * (ceil(len(busy), LIMITS[provider]['by_id']) - read(len(busy)))
+    return {k: v for k, v in out.items() if v}
 
 
 def window_minimum(provider: str) -> dict:
@@ -339,11 +359,15 @@ def attribute(log: list[dict], tasks: list[dict]) -> list[tuple[dict | None, dic
 
 
 def count_requests(provider: str, pairs: list[tuple[dict | None, dict]]) -> dict:
-    """Requests by kind and by operation; ``polls``: the reads that follow a power or logoff write of the same
-    task after a wait (the backoff of a follow loop), after the first read back; ``poll_wait_s``: the time from the
-    request before each poll to the poll (the backoff waits, part of the orchestration time)."""
+    """Requests by kind and by operation, and the polls among the reads.
+
+    After a power or logoff write, the reads sent at once are its read back (``k`` requests: one listing, as many
+    pages as it takes); each later burst of reads that starts after a wait (a follow loop's backoff) is a poll, and
+    its first ``k`` requests are the poll's listing (``polls``). A read in such a burst beyond ``k`` is a read of
+    something else, sent at once after the poll (counted against the minimum). ``poll_wait_s``: the waits before
+    the polls (part of the orchestration time, not work)."""
     counts = {'logins': 0, 'logouts': 0, 'writes': 0, 'reads': 0, 'polls': 0, 'poll_wait_s': 0.0, 'by_op': {}}
-    following, reads_since, last = None, 0, {}
+    following, readback, burst, polling, last = None, 0, 0, False, {}
     for task, entry in pairs:
         kind = kind_of(entry, provider)
         counts[kind] += 1
@@ -351,12 +375,20 @@ def count_requests(provider: str, pairs: list[tuple[dict | None, dict]]) -> dict
         key = id(task)
         if kind == 'writes':
             following = key if entry['op'] in POWER_OPS[provider] | LOGOFF_OPS else None
-            reads_since = 0
+            readback, burst, polling = 0, 0, False
         elif kind == 'reads' and following == key:
-            reads_since += 1
-            if reads_since > 1 and entry['time'] - last.get(key, 0) >= POLL_GAP:
-                counts['polls'] += 1
-                counts['poll_wait_s'] += entry['time'] - last[key]
+            gap = entry['time'] - last.get(key, entry['time'])
+            if readback and gap >= POLL_GAP:
+                polling, burst = True, 0
+                counts['poll_wait_s'] += gap
+            if not polling:
+                readback += 1
+            else:
+                burst += 1
+                if burst <= readback:
+                    counts['polls'] += 1
+        elif kind != 'reads':
+            following = None
         last[key] = entry['time']
     return counts
 
@@ -388,20 +420,30 @@ def run_window(role: str, provider: str, n: int, pools: int, workdir: str, colle
         run = run_playbook(wd, varfile, collections, interpreter=interpreter)
         stats = sim_call(info, provider, 'GET', 'stats?log=1', timeout=600)
         after = sim_call(info, provider, 'GET', 'state', timeout=600)
-        with open(os.path.join(wd, 'stats.json'), 'w', encoding='utf-8') as fh:
-            json.dump(stats, fh)
     finally:
         stop_simulator(proc)
-    report = None
-    if os.path.exists(report_path):
-        with open(report_path, encoding='utf-8') as fh:
-            report = json.load(fh)
-    journal = None
-    if os.path.exists(report_path + '.journal'):
-        with open(report_path + '.journal', encoding='utf-8') as fh:
-            journal = json.load(fh)
-    row = analyse(role, provider, n, pools, before, after, stats, run, report, journal)
-    row.update(load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2), workdir=wd)
+    run.update(load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2))
+    for name, data in (('stats', stats), ('before', before), ('after', after),
+                       ('run', {k: v for k, v in run.items() if k != 'tasks'})):
+        with open(os.path.join(wd, name + '.json'), 'w', encoding='utf-8') as fh:
+            json.dump(data, fh)
+    return reanalyse(wd)
+
+
+def reanalyse(wd: str) -> dict:
+    """The row of one run from what it left in its directory (``--reanalyse`` of a kept ``--workdir``)."""
+    role, provider, n, pools = os.path.basename(wd).split('-')
+    loaded = {}
+    for name in ('stats', 'before', 'after', 'run', 'tasks', 'report', 'report.json.journal'):
+        path = os.path.join(wd, name if name.endswith('.journal') else name + '.json')
+        loaded[name] = None
+        if os.path.exists(path):
+            with open(path, encoding='utf-8') as fh:
+                loaded[name] = json.load(fh)
+    run = dict(loaded['run'], tasks=loaded['tasks'])
+    row = analyse(role, provider, int(n), int(pools[:-1]), loaded['before'], loaded['after'], loaded['stats'], run,
+                  loaded['report'], loaded['report.json.journal'])
+    row.update(load_before=run.get('load_before'), load_after=run.get('load_after'), workdir=wd)
     return row
 
 
@@ -465,7 +507,8 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
             per_wave.append({'slot': slot['index'], 'pool': slot['pool'], 'wave': slot['wave'], 'desktops': len(members),
                              'logins': got['logins'], 'writes': got['writes'], 'reads': got['reads'],
                              'polls': got['polls'], 'min_logins': mini['logins'],
-                             'min_writes': sum(mini['writes'].values()), 'min_reads': reads_min})
+                             'min_writes': sum(mini['writes'].values()), 'min_reads': reads_min,
+                             'known_excess': mini['known_excess']})
 
     # checks
     pool_ids = {p['id'] for p in before['pools']}
@@ -496,6 +539,18 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
                     '; slot %d: %d > %d + %d' % (w['slot'], w['reads'], w['min_reads'], w['polls'])
                     for w in per_wave if w['reads'] > w['min_reads'] + w['polls'])[:400])},
     }
+    known = {}
+    for m in minima.values():
+        for k, v in m['known_excess'].items():
+            known[k] = known.get(k, 0) + v
+    excess = measured['reads'] - minimum['reads'] - measured['polls']
+    explained = excess > 0 and excess == sum(known.values()) and all(
+        w['reads'] - w['min_reads'] - w['polls'] == sum(w['known_excess'].values()) for w in per_wave)
+    checks['reads']['known_gaps'] = sorted(known) if explained else []
+    if explained:
+        checks['reads']['detail'] = '%d reads in the waves, minimum %d + %d polls: %d above, all of them known gaps (%s)' % (
+            measured['reads'], minimum['reads'], measured['polls'], excess,
+            ', '.join('%s %d' % (k, v) for k, v in sorted(known.items())))
     sim = stats['busy_seconds']
     orchestration = run['wall'] - sim
     timing = task_profile(run['tasks'], run['wall'], run['started_at'])
@@ -544,24 +599,45 @@ def task_profile(tasks: dict | None, wall: float, started_at: float) -> dict:
 # ------------------------------------------------------------------------------------------------ fit and report
 
 
-def fit(rows: list[dict]) -> dict | None:
-    """Least squares of orchestration = a * waves + b * desktops (no intercept) over ``rows``."""
-    pts = [(r['waves'], r['n'], r['orchestration_s']) for r in rows if r['waves']]
-    if len(pts) < 2:
+def least_squares(pts: list[tuple[float, float, float]]) -> tuple[float, float] | None:
+    """(p, q) minimising the squares of y - (p * x1 + q * x2) over ``pts`` of (x1, x2, y)."""
+    s11 = sum(x1 * x1 for x1, _x2, _y in pts)
+    s22 = sum(x2 * x2 for _x1, x2, _y in pts)
+    s12 = sum(x1 * x2 for x1, x2, _y in pts)
+    s1y = sum(x1 * y for x1, _x2, y in pts)
+    s2y = sum(x2 * y for _x1, x2, y in pts)
+    det = s11 * s22 - s12 * s12
+    if len(pts) < 2 or abs(det) < 1e-9 * max(1.0, s11 * s22):
         return None
-    sww = sum(w * w for w, _n, _o in pts)
-    snn = sum(n * n for _w, n, _o in pts)
-    swn = sum(w * n for w, n, _o in pts)
-    swo = sum(w * o for w, _n, o in pts)
-    sno = sum(n * o for _w, n, o in pts)
-    det = sww * snn - swn * swn
-    if abs(det) < 1e-9:
+    return (s1y * s22 - s2y * s12) / det, (s2y * s11 - s1y * s12) / det
+
+
+def fit(rows: list[dict], without_waits: bool = False) -> dict | None:
+    """Least squares of orchestration = a * waves + b * desktops (no intercept) over ``rows``; ``without_waits``:
+    of the orchestration less the backoff waits before the polls."""
+    pts = [(r['waves'], r['n'], r['orchestration_s'] - (r['wave_requests']['poll_wait_s'] if without_waits else 0))
+           for r in rows if r['waves']]
+    found = least_squares(pts)
+    if found is None:
         return None
-    a = (swo * snn - sno * swn) / det
-    b = (sno * sww - swo * swn) / det
+    a, b = found
     resid = [o - (a * w + b * n) for w, n, o in pts]
-    return {'a_s_per_wave': a, 'b_s_per_desktop': b, 'points': len(pts),
+    return {'model': 'a * waves + b * desktops', 'a_s_per_wave': a, 'b_s_per_desktop': b, 'points': len(pts),
             'max_residual_s': max(abs(x) for x in resid), 'predict_10k_10p_s': a * 40 + b * 10000}
+
+
+def fit_report_growth(rows: list[dict]) -> dict | None:
+    """The old role's other model: orchestration = a * waves + c * waves * desktops. Each of its set_fact tasks per
+    wave templates the whole report dict, so that part of a wave costs in proportion to the desktops."""
+    pts = [(r['waves'], r['waves'] * r['n'], r['orchestration_s']) for r in rows if r['waves']]
+    found = least_squares(pts)
+    if found is None:
+        return None
+    a, c = found
+    resid = [o - (a * w + c * wn) for w, wn, o in pts]
+    return {'model': 'a * waves + c * waves * desktops', 'a_s_per_wave': a, 'c_s_per_desktop_per_wave': c,
+            'points': len(pts), 'max_residual_s': max(abs(x) for x in resid),
+            'predict_10k_10p_s': a * 40 + c * 40 * 10000}
 
 
 def evaluate(rows: list[dict]) -> dict:
@@ -572,9 +648,16 @@ def evaluate(rows: list[dict]) -> dict:
             f = fit(sub)
             if f:
                 fits['%s %s' % (role, provider)] = f
+            g = fit_report_growth(sub) if role == 'old' else None
+            if g:
+                fits['%s %s, report growth model' % (role, provider)] = g
         f = fit([r for r in rows if r['role'] == role])
         if f and len({r['provider'] for r in rows if r['role'] == role}) > 1:
             fits['%s all providers' % role] = f
+    for provider in PROVIDERS:
+        f = fit([r for r in rows if r['role'] == 'new' and r['provider'] == provider], without_waits=True)
+        if f:
+            fits['new %s, backoff waits left out' % provider] = f
     ratios = []
     for r in rows:
         if r['role'] != 'old':
@@ -598,7 +681,7 @@ def yes(ok: bool) -> str:
 
 
 def checks_cell(row: dict) -> str:
-    failed = [k for k, c in row['checks'].items() if not c['ok']]
+    failed = ['%s (known gap)' % k if c.get('known_gaps') else k for k, c in row['checks'].items() if not c['ok']]
     return 'pass' if not failed else '**FAIL**: ' + ', '.join(failed)
 
 
@@ -646,13 +729,23 @@ def to_markdown(rows: list[dict], targets: dict, mach: dict, meta: dict) -> str:
               '| role, provider | runs | a: s per wave (target %g) | b: ms per desktop (target %g) | largest residual s | '
               '10,000 desktops in 10 pools (40 waves), s |' % (TARGET_PER_WAVE, TARGET_PER_DESKTOP * 1000),
               '| --- | ---: | ---: | ---: | ---: | ---: |']
+    growth = []
     for key, f in targets['fits'].items():
+        if 'b_s_per_desktop' not in f:
+            growth.append((key, f))
+            continue
         label = '%.0f (**extrapolation**)' % f['predict_10k_10p_s'] if key.startswith('old') else '%.0f (from the fit)' \
             % f['predict_10k_10p_s']
         lines.append('| %s | %d | %.2f (%s) | %.3f (%s) | %.1f | %s |' % (
             key, f['points'], f['a_s_per_wave'], yes(f['a_s_per_wave'] <= TARGET_PER_WAVE),
             f['b_s_per_desktop'] * 1000, yes(f['b_s_per_desktop'] <= TARGET_PER_DESKTOP), f['max_residual_s'], label))
     lines += ['']
+    for key, f in growth:
+        lines += ['%s: orchestration = %.2f s x waves + %.3f ms x waves x desktops (each of the YAML role\'s set_fact '
+                  'tasks of a wave templates the whole report, so a wave costs more the more desktops there are); at '
+                  '10,000 desktops in 10 pools (40 waves) that is **%.0f s, an extrapolation** from %d runs.'
+                  % (key, f['a_s_per_wave'], f['c_s_per_desktop_per_wave'] * 1000, f['predict_10k_10p_s'],
+                     f['points']), '']
     if targets['large']:
         lines += ['10,000 desktops in 10 pools, measured: ' + ', '.join(
             '%s %.0f s (%s the %g s target)' % (x['provider'], x['orchestration_s'], 'within' if x['ok'] else 'over',
@@ -729,6 +822,8 @@ def main(argv=None) -> int:
     ap.add_argument('--profile', metavar='DIR', help='run the phase modules under pyinstrument (a text profile per '
                     'module process in DIR) and log every module process\'s time; the numbers of such a run are not '
                     'comparable with the others')
+    ap.add_argument('--reanalyse', metavar='WORKDIR', help='count and check again the runs kept in a --workdir of an '
+                    'earlier run (no new run), and write the results')
     ap.add_argument('--render', metavar='WINDOW_JSON', help='only write window.md again from a window.json')
     args = ap.parse_args(argv)
     if args.render:
@@ -741,17 +836,23 @@ def main(argv=None) -> int:
         print('vdi.fleet is not installed in %s: run `make collection` first' % collections_path(), file=sys.stderr)
         return 2
     todo = scenarios(args)
-    workdir = args.workdir or tempfile.mkdtemp(prefix='vdi-fleet-window-')
+    workdir = args.reanalyse or args.workdir or tempfile.mkdtemp(prefix='vdi-fleet-window-')
     start = time.perf_counter()
 
     def log(line):
         print(line, flush=True)
 
-    old_path = old_collections(args.old_commit, log) if any(s[0] == 'old' for s in todo) else None
+    if args.reanalyse:
+        todo = [s for s in todo if os.path.isdir(os.path.join(workdir, '%s-%s-%d-%dp' % s))]
+    old_path = old_collections(args.old_commit, log) if any(s[0] == 'old' for s in todo) and not args.reanalyse \
+        else None
     rows = []
     for role, provider, n, pools in todo:
-        row = run_window(role, provider, n, pools, workdir, old_path if role == 'old' else collections_path(), log,
-                         args.profile)
+        if args.reanalyse:
+            row = reanalyse(os.path.join(workdir, '%s-%s-%d-%dp' % (role, provider, n, pools)))
+        else:
+            row = run_window(role, provider, n, pools, workdir, old_path if role == 'old' else collections_path(),
+                             log, args.profile)
         rows.append(row)
         got = row['wave_requests']
         w = row['waves'] or 1
@@ -766,6 +867,10 @@ def main(argv=None) -> int:
     mach = machine()
     meta = {'date': time.strftime('%Y-%m-%d'), 'old_commit': args.old_commit, 'time_scale': TIME_SCALE,
             'scenarios': todo, 'seconds': round(time.perf_counter() - start, 1)}
+    if args.reanalyse and os.path.exists(os.path.join(args.out, 'window.json')):
+        with open(os.path.join(args.out, 'window.json'), encoding='utf-8') as fh:
+            previous = json.load(fh)['meta']
+        meta.update(date=previous.get('date', meta['date']), seconds=previous.get('seconds'))
     os.makedirs(args.out, exist_ok=True)
     public = [{k: v for k, v in r.items() if k != 'workdir'} for r in rows]
     with open(os.path.join(args.out, 'window.json'), 'w', encoding='utf-8') as fh:
@@ -776,7 +881,7 @@ def main(argv=None) -> int:
     print()
     print(text)
     print('window bench finished in %.0f s; results in %s; logs in %s' % (meta['seconds'], args.out, workdir))
-    if not args.workdir:
+    if not args.workdir and not args.reanalyse:
         shutil.rmtree(workdir, ignore_errors=True)
     # the request and time targets are reported; a window that loses a desktop or leaves one in maintenance fails
     broken = [r for r in rows if r['role'] == 'new' and not all(r['checks'][k]['ok'] for k in CORRECTNESS)]
