@@ -554,6 +554,11 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
     sim = stats['busy_seconds']
     orchestration = run['wall'] - sim
     timing = task_profile(run['tasks'], run['wall'], run['started_at'])
+    if journal and timing:
+        # wave slots that took nothing but still ran their phase modules
+        empty = {int(k) for k, w in (journal.get('waves') or {}).items() if not w.get('members')}
+        calls = [t for t in tasks if t.get('phase') and t['status'] != 'skipped' and t.get('slot') in empty]
+        timing['empty_slots'] = {'calls': len(calls), 'seconds': round(sum(t['end'] - t['start'] for t in calls), 2)}
     return {
         'role': role, 'provider': provider, 'n': n, 'pools': pools, 'waves': waves,
         'wall_s': round(run['wall'], 2), 'sim_s': round(sim, 2), 'orchestration_s': round(orchestration, 2),
@@ -763,17 +768,20 @@ def to_markdown(rows: list[dict], targets: dict, mach: dict, meta: dict) -> str:
               'Seconds per kind of task, summed over the run: the phase modules (`patch_wave begin/end`, plan, report), '
               'other module tasks, tasks Ansible evaluated and skipped, includes; start-up is `ansible-playbook` before '
               'its first task; backoff waits: the time before each poll (a follow loop waiting for a restart, a power '
-              'action or a logoff to show), which is inside the orchestration time.', '',
-              '| role | provider | N | pools | start-up s | tasks | backoff waits in the waves s | top kinds of task '
-              '(count, seconds) |',
-              '| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |']
+              'action or a logoff to show), which is inside the orchestration time; empty wave slots: the role loops over '
+              'two slots per planned wave, and the begin and end of slots that take nothing still run.', '',
+              '| role | provider | N | pools | orchestration s | start-up s | tasks | backoff waits in the waves s | '
+              'phase calls of empty wave slots (count, s) | top kinds of task (count, seconds) |',
+              '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |']
     for r in rows:
         t = r.get('timing') or {}
         kinds = ', '.join('%s %d x %.1f s' % (k, v['count'], v['seconds']) for k, v in list(
             (t.get('by_kind') or {}).items())[:5])
-        lines.append('| %s | %s | %d | %d | %.1f | %d | %.1f | %s |' % (
-            r['role'], r['provider'], r['n'], r['pools'], t.get('startup_s', 0), t.get('tasks', 0),
-            r['wave_requests'].get('poll_wait_s', 0), kinds))
+        empty = t.get('empty_slots')
+        lines.append('| %s | %s | %d | %d | %.1f | %.1f | %d | %.1f | %s | %s |' % (
+            r['role'], r['provider'], r['n'], r['pools'], r['orchestration_s'], t.get('startup_s', 0), t.get('tasks', 0),
+            r['wave_requests'].get('poll_wait_s', 0), '%d, %.1f' % (empty['calls'], empty['seconds']) if empty else '-',
+            kinds))
     lines += ['', '## Check details', '']
     for r in rows:
         bad = {k: c for k, c in r['checks'].items() if not c['ok']}
