@@ -567,7 +567,8 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
         'per_desktop_ms': round(orchestration / n * 1000, 3),
         'budget_s': round(TARGET_PER_WAVE * waves + TARGET_PER_DESKTOP * n, 1),
         'requests': stats['total'], 'by_op': stats['by_op'], 'wave_requests': measured, 'window_requests': window,
-        'unattributed_requests': unattributed, 'minimum': minimum, 'minimum_by_op': minimum_by_op,
+        'unattributed_requests': unattributed, 'log_complete': len(stats.get('log') or []) == stats['total'],
+        'minimum': minimum, 'minimum_by_op': minimum_by_op,
         'per_wave': per_wave, 'statuses': statuses, 'summary': (report or {}).get('summary'), 'checks': checks,
         'ok': all(c['ok'] for c in checks.values()), 'timing': timing,
     }
