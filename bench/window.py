@@ -544,11 +544,13 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
         for k, v in m['known_excess'].items():
             known[k] = known.get(k, 0) + v
     excess = measured['reads'] - minimum['reads'] - measured['polls']
-    explained = excess > 0 and excess == sum(known.values()) and all(
-        w['reads'] - w['min_reads'] - w['polls'] == sum(w['known_excess'].values()) for w in per_wave)
+    # a read of a known gap sent at once after a poll of fewer pages than the read back counts as part of the poll,
+    # so a known gap can show as less than its size, never as more
+    explained = 0 < excess <= sum(known.values()) and all(
+        w['reads'] - w['min_reads'] - w['polls'] <= sum(w['known_excess'].values()) for w in per_wave)
     checks['reads']['known_gaps'] = sorted(known) if explained else []
     if explained:
-        checks['reads']['detail'] = '%d reads in the waves, minimum %d + %d polls: %d above, all of them known gaps (%s)' % (
+        checks['reads']['detail'] = '%d reads in the waves, minimum %d + %d polls: %d above, within the known gaps (%s)' % (
             measured['reads'], minimum['reads'], measured['polls'], excess,
             ', '.join('%s %d' % (k, v) for k, v in sorted(known.items())))
     sim = stats['busy_seconds']
