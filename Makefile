@@ -76,6 +76,7 @@ importer: collection
 
 bench: collection
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/window.py
 
 chaos: collection
 	$(BIN)/python bench/chaos.py
