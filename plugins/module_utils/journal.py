@@ -219,7 +219,7 @@ class Journal:
 
     def save(self):
         self.data['updated'] = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())
-        write_private(self.path, json.dumps(self.data, separators=(',', ':'), sort_keys=True))
+        write_private(self.path, json.dumps(self.data, separators=(',', ':')))
 
     def __getitem__(self, key):
         return self.data[key]

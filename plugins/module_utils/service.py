@@ -621,8 +621,9 @@ def wait_sessions_gone(adapter, desktops, poller, session_ids=None, pool_ids=Non
 
 
 def logoff_sessions(adapter, targets, force=False, message=None, check_mode=False, wait=False, wait_timeout=300,
-                    poller=None):
-    """Log off every target session; with ``wait``, until the provider no longer lists them."""
+                    poller=None, pool_ids=None):
+    """Log off every target session; with ``wait``, until the provider no longer lists them (``pool_ids``: pools whose
+    every desktop is among the targets' desktops, to list their sessions by pool where that takes fewer requests)."""
     if check_mode:
         return [session_entry(d, s, True, False, 'would log off (check mode)', logged_off=False) for d, s in targets]
     outcome = adapter.logoff([s for _d, s in targets], force=force, message=message) if targets else {}
@@ -633,7 +634,7 @@ def logoff_sessions(adapter, targets, force=False, message=None, check_mode=Fals
     if wait and asked:
         desktops = list(dict((d['id'], d) for d, _s in asked if d is not None).values())
         left = wait_sessions_gone(adapter, desktops, poller or Poller(wait_timeout, initial=1.0, cap=10.0),
-                                  session_ids=set(s['session_id'] for _d, s in asked))
+                                  session_ids=set(s['session_id'] for _d, s in asked), pool_ids=pool_ids)
         remaining = set(s['session_id'] for s in left)
     entries = []
     for d, s in targets:

@@ -379,7 +379,6 @@ class Window:
             slot = len(self.data['waves']) + 1
         state = self.wave_state(slot)
         if self.data['stopped']:
-            self.save()
             return self.wave_result(slot, 'stopped: the failure budget (max_failed_percentage) is spent')
         ids = self.take(slot, desktops)
         state['members'] = ids
@@ -387,7 +386,6 @@ class Window:
         for did in ids:
             self.rec(did).update(state='active', slot=slot, wave=wave)
         if not ids:
-            self.save()
             return self.wave_result(slot, 'nothing to take in this wave')
         current = self.read(ids)
         if current is None:
@@ -399,9 +397,9 @@ class Window:
         self.save_power_before(current)
         active = self.enter_maintenance(state, [i for i in ids if i in current and i not in state['left']], current)
         active = self.power_on(state, active, current)
-        self.save()
         busy = [i for i in active if current[i].get('sessions')]
         if busy:
+            self.save()  # the wave is in maintenance: a run killed during the countdown resumes it
             records = dict((i, current[i]) for i in busy)
             self.countdown(slot, state, records)
             self.drain_and_log_off(state, records)
@@ -457,9 +455,14 @@ class Window:
         return [i for i in active if i not in failed]
 
     # ------------------------------------------------------------------ countdown, drain, logoff
+    def sessions(self, records, fresh=False):
+        """The sessions on ``records``, listed by their pool where that takes fewer requests than by desktop."""
+        scope = self.selection(list(records)).scope
+        return self.adapter.list_sessions(list(records.values()), pool_ids=scope.get('pool_ids'), fresh=fresh)
+
     def connected(self, records, fresh=False):
         """``(desktop record, session)`` of every connected session on ``records``."""
-        found = self.adapter.list_sessions(list(records.values()), fresh=fresh)
+        found = self.sessions(records, fresh=fresh)
         return [(records.get(s['desktop_id']), s) for s in found if s['state'] == 'connected'
                 and s['desktop_id'] in records]
 
@@ -494,10 +497,7 @@ class Window:
         """Wait for the connected users to leave, then apply the logoff policy to every session that is left."""
         if not self.check_mode and self.opts['drain_timeout'] > 0:
             self.poller_factory(self.opts['drain_timeout'], 30.0).run(lambda: not self.connected(records))
-        if self.check_mode:
-            left = self.adapter.list_sessions(list(records.values()), fresh=True)
-        else:
-            left = self.adapter.list_sessions(list(records.values()))
+        left = self.sessions(records, fresh=self.check_mode)
         busy = unique(s['desktop_id'] for s in left if s['desktop_id'] in records)
         self.step([i for i in records if i not in busy], 'drain', svc.UNCHANGED, 'no session left')
         if not busy:
@@ -542,7 +542,8 @@ class Window:
         for _attempt in range(2 if self.opts['retry_unanswered'] else 1):
             entries = svc.logoff_sessions(self.adapter, targets, force=True, message=message,
                                           check_mode=self.check_mode, wait=True, wait_timeout=wait,
-                                          poller=self.poller_factory(wait, 10.0))
+                                          poller=self.poller_factory(wait, 10.0),
+                                          pool_ids=self.selection(busy).scope.get('pool_ids'))
             self.step_entries('logoff', entries, key='desktop_id')
             self.leave(state, unique(e['desktop_id'] for e in entries if e['outcome'] == svc.REFUSED), None,
                        svc.REFUSED, None)
@@ -552,7 +553,8 @@ class Window:
             # the call got no usable answer: it may have been applied. Give it the drain's time to show, then ask
             # again only for the sessions still there (asking twice is harmless: the desktops are in maintenance).
             left = svc.wait_sessions_gone(self.adapter, [records[i] for i in unknown],
-                                          self.poller_factory(min(self.opts['drain_timeout'], 120), 10.0))
+                                          self.poller_factory(min(self.opts['drain_timeout'], 120), 10.0),
+                                          pool_ids=self.selection(unknown).scope.get('pool_ids'))
             gone = [i for i in unknown if i not in set(s['desktop_id'] for s in left)]
             self.step(gone, 'logoff', svc.DONE, 'logged off (the answer to the logoff call was lost)')
             targets = [(records[s['desktop_id']], s) for s in left]
@@ -617,8 +619,9 @@ class Window:
             if not ids:
                 break
 
-    def power(self, ids, state, force=False):
-        records = self.read(ids)
+    def power(self, ids, state, force=False, records=None):
+        """Bring ``ids`` to ``state`` and wait (``records``: their current records, read first when not given)."""
+        records = self.read(ids) if records is None else records
         if records is None:
             return [svc.result_entry(self.rec(i), False, True, 'could not be read before the %s' % state, None, None,
                                      outcome=svc.UNKNOWN) for i in ids]
@@ -645,7 +648,9 @@ class Window:
                 self.step(group, 'power', svc.SKIPPED, 'left powered on: %s cannot make it %s again'
                           % (self.adapter.name, target))
                 continue
-            self.step_entries('power', self.power(group, target))
+            # the restart has just read them back: their records need no other read
+            records = dict((i, dict(self.rec(i), power_state=self.read_back[i])) for i in group if i in self.read_back)
+            self.step_entries('power', self.power(group, target, records=records if len(records) == len(group) else None))
 
     def verify(self, active):
         """Read the wave back: healthy is powered on, or in the power state it had before the wave."""
