@@ -31,6 +31,7 @@ import os
 import time
 
 from ansible_collections.vdi.fleet.plugins.module_utils import journal as jr
+from ansible_collections.vdi.fleet.plugins.module_utils import patching
 from ansible_collections.vdi.fleet.plugins.module_utils import service as svc
 from ansible_collections.vdi.fleet.plugins.module_utils.connection import check_message_options
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import CALL_ERRORS, ConfigError
@@ -101,6 +102,24 @@ def check_capabilities(adapter, opts):
     if opts['logoff_policy'] == 'force' and adapter.logoff_supported and adapter.logoff_message_supported \
             and opts['logoff_message']:
         adapter.check_logoff_options(force=True, message=opts['logoff_message'])
+    check_patch_method(adapter, opts)
+
+
+def check_patch_method(adapter, opts):
+    """The provider can patch the way ``patch_method`` says (image rollout, agent command), before any request."""
+    method = opts.get('patch_method') or 'tasks'
+    if method != 'tasks' and opts['patch_tasks']:
+        raise ConfigError('patch_method %s patches through the provider: give no patch tasks with it.' % method)
+    if method == 'image':
+        if not opts.get('image'):
+            raise ConfigError('patch_method image needs image (the image to roll out to every wave).')
+        o = opts.get('image_options') or {}
+        patching.check_image_options(adapter, False, o.get('logoff_policy', 'force'), o.get('notice'),
+                                     o.get('grace_minutes'))
+    elif method == 'command':
+        o = opts.get('command_options') or {}
+        patching.check_command_options(adapter, opts.get('command'), opts.get('command_type') or 'powershell',
+                                       o.get('script_ids'), 1, o.get('timeout', 600), o.get('output_limit', 1024))
 
 
 def countdown_text(message, minutes, pool):
@@ -506,6 +525,9 @@ class Window:
                   % self.opts['logoff_policy'])
         busy = self.skip_unwarned(state, busy, left)
         policy = self.opts['logoff_policy']
+        if self.rollout_logs_off():
+            self.step(busy, 'logoff', svc.SKIPPED, 'the image rollout logs the users off (its logoff_policy force)')
+            return
         if policy == 'skip':
             self.leave(state, busy, 'logoff', svc.SKIPPED, 'left out of this window: sessions still there (logoff '
                        'policy skip)')
@@ -514,6 +536,12 @@ class Window:
                        '%d desktop(s) still have sessions after the drain timeout; logoff policy is fail' % len(busy))
         else:
             self.log_off(state, busy, records, left)
+
+    def rollout_logs_off(self):
+        """Whether the provider's own image rollout ends the sessions (so the window's logoff step has nothing to do)."""
+        return self.opts.get('patch_method') == 'image' and \
+            (self.opts.get('image_options') or {}).get('logoff_policy', 'force') == 'force' \
+            and self.opts['logoff_policy'] == 'force'
 
     def skip_unwarned(self, state, busy, sessions):
         """Leave out busy desktops whose connected user got none of the countdown messages (unwarned policy skip)."""
@@ -574,7 +602,12 @@ class Window:
         active = [i for i in state['active'] if self.rec(i)['state'] == 'active']
         failed = self.record_patch(active, patch_failed, patch_error, patched)
         ok = [i for i in active if i not in failed]
-        if self.opts['restart'] and ok:
+        provider_patch = self.opts.get('patch_method') in ('image', 'command')
+        if provider_patch and ok:
+            failed += self.patch_through_provider(ok)
+            ok = [i for i in ok if i not in failed]
+        # a desktop rebuilt on a new image starts on it: it needs no restart of its own
+        if self.opts['restart'] and ok and self.opts.get('patch_method') != 'image':
             self.restart(ok)
         self.restore_power([i for i in ok if not self.failed_in(i, ('restart',))])
         self.verify(active)
@@ -603,10 +636,41 @@ class Window:
             failed = [i for i in active if i in set(patch_failed or ())]
             msg = 'marked failed by the patch tasks'
         ran = self.opts['patch_tasks'] or patched is not None
+        if self.opts.get('patch_method') in ('image', 'command') and not ran:
+            return failed  # patched through the provider (patch_through_provider records the step)
         self.step([i for i in active if i not in failed], 'patch', svc.DONE if ran else svc.SKIPPED,
                   'patch tasks done' if ran else 'no patch tasks given')
         self.step(failed, 'patch', svc.REFUSED, msg)
         return failed
+
+    def patch_through_provider(self, ids):
+        """Patch the wave through the provider: roll the image out to it, or run the command through the cloud
+        agent. Returns the ids whose patch failed (a non-zero exit code fails its desktop alone)."""
+        records = self.read(ids)
+        if records is None:
+            self.step(ids, 'patch', svc.UNKNOWN, 'the desktops could not be read before the patch')
+            return list(ids)
+        sel = self.selection([i for i in ids if i in records], [records[i] for i in ids if i in records])
+        sel.scope = {'desktop_ids': [d['id'] for d in sel.desktops]}
+        if self.opts['patch_method'] == 'image':
+            o = self.opts['image_options']
+            entries, _jobs = patching.rollout_image(
+                self.adapter, sel, self.opts['image'], logoff_policy=o.get('logoff_policy', 'force'),
+                notice=o.get('notice'), grace_minutes=o.get('grace_minutes'), check_mode=self.check_mode,
+                wait_timeout=self.opts['restart_timeout'], poller_factory=self.poller_factory)
+        else:
+            o = self.opts['command_options']
+            entries = patching.run_commands(
+                self.adapter, sel, command=self.opts['command'], command_type=self.opts['command_type'],
+                script_ids=o.get('script_ids'), command_timeout=o.get('timeout', 600),
+                output_limit=o.get('output_limit', 1024), check_mode=self.check_mode)
+        self.step_entries('patch', entries)
+        for e in entries:
+            if e.get('id') in self.data['desktops'] and 'exit_code' in e:
+                self.rec(e['id'])['steps']['patch'].update(exit_code=e['exit_code'], status=e.get('status'))
+        gone = [i for i in ids if i not in records]
+        self.step(gone, 'patch', svc.REFUSED, 'no longer listed by the provider')
+        return gone + [e['id'] for e in entries if e['failed'] and e.get('id') in self.data['desktops']]
 
     def restart(self, ids):
         """Restart and wait; once more for the desktops whose call got no usable answer (they are drained and in

@@ -112,6 +112,41 @@ options:
     description: Whether the caller runs patch tasks between the begin and the end of each wave (recorded per desktop).
     type: bool
     default: false
+  patch_method:
+    description:
+      - How the wave's desktops are patched. V(tasks) - by the caller's patch tasks (or not at all without them).
+        V(image) - the end of each wave rolls O(image) out to the wave's desktops through the provider
+        (M(vdi.fleet.desktop_image)); a rebuilt desktop needs no restart, and where the rollout logs the users off
+        itself (O(image_options) C(logoff_policy=force)) the window's own logoff step is left to it.
+        V(command) - the end of each wave runs O(command) on the wave's desktops through the cloud agent
+        (M(vdi.fleet.desktop_command)); a desktop whose command fails (non-zero exit code) is quarantined alone.
+      - What the provider cannot do this way is refused before any request.
+    type: str
+    choices: [tasks, image, command]
+    default: tasks
+  image:
+    description: With O(patch_method=image), the image to roll out (as M(vdi.fleet.desktop_image) takes it).
+    type: str
+  image_options:
+    description:
+      - With O(patch_method=image), the rollout's C(logoff_policy) (default V(force)), C(notice) and
+        C(grace_minutes), as M(vdi.fleet.desktop_image) takes them.
+    type: dict
+    default: {}
+  command:
+    description: With O(patch_method=command), the command text to run on every desktop of a wave.
+    type: str
+  command_type:
+    description: With O(patch_method=command), how the command is run.
+    type: str
+    choices: [powershell, bat, shell]
+    default: powershell
+  command_options:
+    description:
+      - With O(patch_method=command), C(script_ids) (stored scripts instead of O(command)), C(timeout) (seconds,
+        default 600) and C(output_limit) (characters of output kept per desktop in the report, default 1024).
+    type: dict
+    default: {}
   restart:
     description: Restart the wave's desktops after patching and wait until they are powered on again.
     type: bool
@@ -236,6 +271,12 @@ WINDOW_SPEC = dict(
     logoff_message=dict(type='str', default='Your desktop is being patched now.'),
     unwarned_policy=dict(type='str', default='skip', choices=['skip', 'proceed']),
     patch_tasks=dict(type='bool', default=False),
+    patch_method=dict(type='str', default='tasks', choices=['tasks', 'image', 'command']),
+    image=dict(type='str'),
+    image_options=dict(type='dict', default={}),
+    command=dict(type='str'),
+    command_type=dict(type='str', default='powershell', choices=['powershell', 'bat', 'shell']),
+    command_options=dict(type='dict', default={}),
     restart=dict(type='bool', default=True),
     restart_force=dict(type='bool', default=False),
     restart_timeout=dict(type='int', default=900),

@@ -282,3 +282,63 @@ def test_report_lands_in_the_working_directory_private_and_the_play_connection_i
     rep = json.loads(path.read_text())
     assert rep['summary']['released'] == len(members)
     assert sim.conn['password'] not in path.read_text() + (workdir / 'patch_window_report.json.journal').read_text()
+
+
+# ---------------------------------------------------------------------------------------------- patch methods
+
+
+@pytest.mark.parametrize('provider_name', ['huaweicloud', 'alicloud'])
+def test_image_method_rolls_every_wave_onto_the_image_and_check_mode_only_plans(sim, tmp_path):
+    from test_patching_modules import NEW_IMAGE, image_of  # pylint: disable=import-error
+    pool, members = pool_of(sim)
+    for d in members:
+        sim.patch(d['id'], power='on')
+    extra = {'patch_window_patch_method': 'image', 'patch_window_image': NEW_IMAGE[sim.provider],
+             'patch_window_wave_size': '50%', 'patch_window_image_options': {'logoff_policy': 'force'}}
+    if sim.provider == 'alicloud':
+        extra['patch_window_message_options'] = {'alicloud_delivery': 'run_command'}
+    sim.clear_stats()
+    plan = run(write_play(tmp_path, sim_conn(sim), [pool['name']], extra=extra), check=True)
+    assert plan.returncode == 0, plan.stdout[-3000:]
+    assert writes(sim) == 0 and report(tmp_path)['summary']['check_mode'] is True
+    assert all('would' in d['steps']['patch']['msg'] for d in report(tmp_path)['desktops'])
+    proc = run(write_play(tmp_path, sim_conn(sim), [pool['name']], extra=extra))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    rep = report(tmp_path)
+    assert rep['summary']['released'] == len(members) and rep['summary']['waves'] == 2
+    assert all(d['steps']['patch']['outcome'] == 'changed' and 'restart' not in d['steps'] for d in rep['desktops'])
+    state = sim.state()
+    assert set(image_of(state, d['id']) for d in members) == {NEW_IMAGE[sim.provider]}
+    assert not any(d['maintenance'] for d in state['desktops'])
+
+
+@pytest.mark.parametrize('provider_name', ['alicloud', 'huaweicloud'])
+def test_command_method_quarantines_the_desktop_whose_command_fails_alone(sim, tmp_path):
+    pool, members = pool_of(sim)
+    for d in members:
+        sim.patch(d['id'], power='on', sessions=[])
+    failing = sorted(members, key=lambda d: d['name'])[1]
+    sim.patch(failing['id'], extra={'guest_exit': 3, 'guest_output': 'installer: 1603'})
+    extra = {'patch_window_patch_method': 'command', 'patch_window_command': 'Write-Output patched',
+             'patch_window_wave_size': '100%', 'patch_window_fail_on_quarantine': False,
+             'patch_window_max_failed_percentage': 100}
+    if sim.provider == 'alicloud':
+        extra['patch_window_message_options'] = {'alicloud_delivery': 'run_command'}
+    proc = run(write_play(tmp_path, sim_conn(sim), [pool['name']], extra=extra))
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    by_id = dict((d['id'], d) for d in report(tmp_path)['desktops'])
+    assert by_id[failing['id']]['status'] == 'quarantined'
+    assert by_id[failing['id']]['steps']['patch']['exit_code'] == 3
+    others = [by_id[d['id']] for d in members if d['id'] != failing['id']]
+    assert all(r['status'] == 'released' and r['steps']['patch']['exit_code'] == 0 for r in others)
+    assert all(r['steps']['restart']['outcome'] == 'changed' for r in others)
+
+
+@pytest.mark.parametrize('provider_name', ['horizon'])
+def test_command_method_on_horizon_is_refused_before_any_request(sim, tmp_path):
+    pool, _members = pool_of(sim)
+    sim.clear_stats()
+    proc = run(write_play(tmp_path, sim_conn(sim), [pool['name']], extra={
+        'patch_window_patch_method': 'command', 'patch_window_command': 'Write-Output x'}))
+    assert proc.returncode != 0 and 'inventory' in proc.stdout
+    assert writes(sim) == 0
