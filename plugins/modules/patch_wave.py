@@ -14,7 +14,7 @@ short_description: Begin or end one wave of a patch window
 version_added: 0.2.0
 description:
   - One phase of a wave of the window planned by M(vdi.fleet.patch_window_plan), with one connection to the
-    provider. The role M(vdi.fleet.patch_window) calls it; the window's options come from its journal.
+    provider. The role P(vdi.fleet.patch_window#role) calls it; the window's options come from its journal.
   - O(phase=begin) takes the wave within its pool's out-of-service allowance (less the desktops quarantined so far),
     enters maintenance, powers on the desktops that are off or suspended where the provider can (else leaves them
     out, reported skipped), sends the countdown messages to the users still connected at the planned minutes

@@ -14,7 +14,7 @@ short_description: Plan a patch window over desktop pools in waves
 version_added: 0.2.0
 description:
   - The first phase of a patch window (the M(vdi.fleet.patch_wave) phases and M(vdi.fleet.patch_window_report) follow).
-    The role M(vdi.fleet.patch_window) calls it; call it directly only to build a window of your own.
+    The role P(vdi.fleet.patch_window#role) calls it; call it directly only to build a window of your own.
   - Checks every option before any request that changes something - duplicate pools (by name or id), pools that do not
     exist, countdown minutes that are not positive or not in order, negative timeouts, a failure budget outside
     0-100, a countdown message the provider cannot deliver or that is too long, a report path that cannot be written.
@@ -37,7 +37,7 @@ options:
     elements: str
   desktops:
     description:
-      - Rolling mode - the ids of every desktop of the play (the C(vdi_id) of the hosts of the M(vdi.fleet.desktops)
+      - Rolling mode - the ids of every desktop of the play (the C(vdi_id) of the hosts of the P(vdi.fleet.desktops#inventory)
         inventory); their pools are the window's pools, and each batch of the play is a wave.
     type: list
     elements: str
