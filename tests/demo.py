@@ -3,7 +3,8 @@
 For each provider: a maintenance round trip on one pool (enter, the same again with nothing to change, exit),
 then the whole patch window over two pools (waves, countdown messages, drain, logoff, restart, verify, release),
 with its summary and JSON report, and the simulator's request counts. Finally patching through the providers: an
-image rollout with a canary on Huawei Cloud and a command through the agent on Alibaba Cloud.
+image rollout with a canary on Huawei Cloud and a command through the agent on Alibaba Cloud, after the rolling
+patch window over the inventory of a Huawei pool (one desktop's patch fails and is quarantined alone).
 """
 
 from __future__ import annotations
@@ -128,6 +129,41 @@ def patching_demo(info: dict, workdir: str) -> None:
              command['desktops'][0]['name'], command['desktops'][0]['output']))
 
 
+def rolling_demo(info: dict, workdir: str) -> None:
+    """The rolling mode over the inventory: the connection only in VDI_FLEET_* variables (as an AWX credential gives
+    it), the vdi.fleet.desktops inventory planning the waves, the patch tasks on every desktop of a wave in
+    parallel; one desktop's patch fails and is quarantined alone."""
+    provider = 'huaweicloud'
+    pool = sim_get(info, provider, 'state')['pools'][1]['name']
+    environ = dict(os.environ, **dict(('VDI_FLEET_%s' % k.upper(), str(v)) for k, v in info[provider].items()))
+    environ['VDI_FLEET_CA_PATH'] = info['ca_path']
+    inventory = os.path.join(workdir, 'fleet.vdi_fleet.yml')
+    with open(inventory, 'w', encoding='utf-8') as fh:
+        json.dump({'plugin': 'vdi.fleet.desktops', 'pools': [pool], 'wave_size': '50%', 'set_ansible_host': False,
+                   # the simulated desktops cannot be reached: their patch tasks run on the controller
+                   'compose': {'ansible_connection': "'local'", 'ansible_python_interpreter': "'%s'" % sys.executable}},
+                  fh)
+    patch = os.path.join(workdir, 'patch.yml')
+    with open(patch, 'w', encoding='utf-8') as fh:
+        json.dump([{'name': 'Install the updates on this desktop', 'ansible.builtin.command': 'echo patched',
+                    'changed_when': True},
+                   {'name': 'One desktop fails its update', 'ansible.builtin.fail': {'msg': 'update 1603'},
+                    'when': "vdi_name.endswith('2')"}], fh)
+    report = os.path.join(ROOT, 'demo-report-rolling.json')
+    extra = {'patch_window_patch_tasks': patch, 'patch_window_countdown': [1], 'patch_window_minute_seconds': 1,
+             'patch_window_drain_timeout': 3, 'patch_window_report_path': report,
+             'patch_window_fail_on_quarantine': False, 'patch_window_max_failed_percentage': 50}
+    print('\n=== %s: rolling patch window over the inventory of pool %s (connection from VDI_FLEET_* only)'
+          % (provider, pool), flush=True)
+    subprocess.run(['ansible-playbook', '-i', inventory, 'vdi.fleet.patch_window_rolling', '-e', json.dumps(extra)],
+                   check=True, cwd=ROOT, env=environ)
+    with open(report, encoding='utf-8') as fh:
+        rep = json.load(fh)
+    print('--- %s rolling: %s; quarantined: %s; report %s'
+          % (provider, json.dumps(rep['summary'], sort_keys=True),
+             [d['name'] for d in rep['desktops'] if d['status'] == 'quarantined'], report))
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix='vdi-fleet-demo-') as workdir:
         proc, info = start_simulator(workdir)
@@ -152,6 +188,7 @@ def main() -> int:
                 print('--- %s: %d requests (%d writes) by operation %s; desktops left in maintenance: %s'
                       % (provider, stats['total'], stats['writes'], json.dumps(stats['by_op'], sort_keys=True),
                          left or 'none'))
+            rolling_demo(info, workdir)
             patching_demo(info, workdir)
         finally:
             proc.terminate()
