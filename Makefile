@@ -77,6 +77,7 @@ importer: collection
 bench: collection
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/window.py
+	$(BIN)/python bench/output.py
 
 chaos: collection
 	$(BIN)/python bench/chaos.py
