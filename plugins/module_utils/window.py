@@ -726,8 +726,9 @@ class Window:
         unread = [i for i in active if i not in self.read_back and not self.failed_in(i, ('patch',))]
         current = self.read(unread) if unread else {}
         if current is None:
-            self.step(unread, 'verify', svc.UNKNOWN, 'the desktops could not be read (the provider kept failing the '
-                      'reads); not verified')
+            # a read that keeps failing says nothing about the desktops: it never quarantines them by itself
+            self.step(unread, 'verify', svc.SKIPPED, 'not verified: the provider kept failing the reads for %ss'
+                      % READ_PATIENCE)
             current = {}
         self.read_back.update((i, d['power_state']) for i, d in current.items())
         for did in active:

@@ -10,7 +10,8 @@ import pytest
 
 from ansible_collections.vdi.fleet.plugins.module_utils import journal as jr
 from ansible_collections.vdi.fleet.plugins.module_utils import window
-from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, ConfigError
+from ansible_collections.vdi.fleet.plugins.module_utils.providers.base import ProviderAdapter, desktop
 
 OPTS = dict(wave_size='25%', countdown=[15, 5, 1], minute_seconds=60, message='in {minutes} min', message_type='info',
             message_options={}, drain_timeout=900, logoff_policy='force', logoff_message='bye', unwarned_policy='skip',
@@ -142,3 +143,60 @@ def test_wave_groups_and_batches_follow_the_wave_numbers():
               'vdi_wave_x': ['z']}
     assert window.wave_groups(groups) == ['vdi_wave_1', 'vdi_wave_2', 'vdi_wave_3', 'vdi_wave_10']
     assert window.wave_batches(groups) == [1, 2, 1]
+
+
+# ---------------------------------------------------------------------------------------------- reads
+
+
+class Reads(ProviderAdapter):
+    """Desktop listings that fail (throttled) ``fails`` times, then answer; no HTTP."""
+
+    name = 'fake'
+    endpoint = 'https://fake'
+
+    def __init__(self, fails):  # pylint: disable=super-init-not-called
+        self.fails = fails
+        self.calls = 0
+
+    def list_desktops(self, pool_ids=None, desktop_ids=None):
+        self.calls += 1
+        if self.calls <= self.fails:
+            raise ApiError('throttled', status=429, throttle=True)
+        return [desktop(i, i, 'p', True, 'powered_on', 0, {}) for i in desktop_ids or ['a', 'b']]
+
+
+class Instant:
+    """A poller that does not sleep (up to 50 checks)."""
+
+    def __init__(self, *_args):
+        pass
+
+    def run(self, check):
+        return any(check() for _n in range(50))
+
+
+def wave(adapter, monkeypatch, tmp_path):
+    run = {'id': 'r', 'host': 'h', 'pid': None, 'started': None}
+    monkeypatch.setattr(jr, 'current_run', lambda: run)
+    data = {'provider': 'fake', 'endpoint': 'https://fake', 'run': run, 'options': dict(OPTS, restart=False),
+            'pools': [{'id': 'p', 'name': 'p', 'size': 2, 'allowance': 2, 'queue': ['a', 'b'], 'next': 2,
+                       'ends': [2]}],
+            'desktops': dict((i, window.desktop_record(desktop(i, i, 'p', True, 'powered_on', 0, {}), 1))
+                             for i in ('a', 'b')), 'waves': {}, 'quarantined': [], 'stopped': False}
+    return window.Window(adapter, jr.Journal(str(tmp_path / 'j'), data), poller_factory=lambda *a: Instant())
+
+
+def test_a_read_that_fails_a_few_times_is_asked_again_and_verifies(monkeypatch, tmp_path):
+    adapter = Reads(fails=3)
+    w = wave(adapter, monkeypatch, tmp_path)
+    w.verify(['a', 'b'])
+    assert adapter.calls == 4
+    assert all(w.rec(i)['steps']['verify']['outcome'] == 'ok' for i in ('a', 'b'))
+
+
+def test_reads_that_keep_failing_never_quarantine_by_themselves(monkeypatch, tmp_path):
+    w = wave(Reads(fails=10 ** 6), monkeypatch, tmp_path)
+    w.verify(['a', 'b'])
+    steps = [w.rec(i)['steps']['verify'] for i in ('a', 'b')]
+    assert all(s['outcome'] == 'skipped' and 'not verified' in s['msg'] for s in steps)
+    assert not any(w.failed_in(i, window.QUARANTINE_STEPS) for i in ('a', 'b'))
