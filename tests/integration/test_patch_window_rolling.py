@@ -90,14 +90,17 @@ def test_rolling_quarantines_the_failed_desktop_alone_and_batches_every_call(sim
     waves = rep['summary']['waves']
     assert waves == 2 and Counter(d['wave'] for d in rep['desktops']) == Counter({1: len(members) // 2 + len(members) % 2,
                                                                                   2: len(members) // 2})
-    by_op = sim.stats()['by_op']
+    stats = sim.stats()
+    by_op = stats['by_op']
     if sim.provider == 'huaweicloud':
         # enter and exit maintenance once per wave, one restart call per wave: never one call per desktop
         assert by_op['set_maintenance_mode'] == 2 * waves and by_op['batch_run_desktops'] == waves
     else:
         assert by_op['enter_maintenance'] == waves and by_op['exit_maintenance'] == waves
-        # one login per phase: the inventory, the plan, the begin and end of each wave, the report
-        assert by_op['restart_machines'] == waves and by_op['login'] == 2 * waves + 3
+        # one login per phase (the inventory, the plan, the begin and end of each wave, the report), and one more only
+        # where a token expired on the simulator's fast clock (answered 401)
+        assert by_op['restart_machines'] == waves
+        assert 2 * waves + 3 <= by_op['login'] <= 2 * waves + 3 + stats['by_status'].get('401', 0)
     now = dict((d['id'], d) for d in sim.state()['desktops'])
     assert now[victim['id']]['maintenance'] and not any(now[d['id']]['maintenance'] for d in members
                                                          if d['id'] != victim['id'])
