@@ -72,9 +72,9 @@ def to_markdown(rows: list[dict]) -> str:
              '| provider | N | result | bytes, every desktop changed | bytes, nothing to change |',
              '| --- | ---: | --- | ---: | ---: |']
     for r in rows:
-        lines.append('| %s | %d | `%s` | %s | %s |' % (r['provider'], r['n'], r['form'],
-                                                        format(r['bytes_all_changed'], ','),
-                                                        format(r['bytes_nothing_to_change'], ',')))
+        cells = (r['provider'], r['n'], r['form'], format(r['bytes_all_changed'], ','),
+                 format(r['bytes_nothing_to_change'], ','))
+        lines.append('| %s | %d | `%s` | %s | %s |' % cells)
     return '\n'.join(lines) + '\n'
 
 

@@ -85,8 +85,8 @@ attributes:
     platforms: all
     description: Runs on the controller, under the same C(ansible-playbook) process as the plan.
 seealso:
-  - plugin: vdi.fleet.patch_window
-    plugin_type: role
+  - ref: ansible_collections.vdi.fleet.docsite.patch_window_guide
+    description: The patch-window guide - the role vdi.fleet.patch_window and its two modes.
   - module: vdi.fleet.patch_window_plan
   - module: vdi.fleet.patch_window_report
 '''

@@ -190,8 +190,8 @@ notes:
   - The run a window belongs to is the C(ansible-playbook) process that runs it (host, pid and start time); every
     phase of the window must run on the same controller, under that process.
 seealso:
-  - plugin: vdi.fleet.patch_window
-    plugin_type: role
+  - ref: ansible_collections.vdi.fleet.docsite.patch_window_guide
+    description: The patch-window guide - the role vdi.fleet.patch_window and its two modes.
   - module: vdi.fleet.patch_wave
   - module: vdi.fleet.patch_window_report
 '''
@@ -262,8 +262,8 @@ WINDOW_SPEC = dict(
     wave_size=dict(type='str', default='25%'),
     countdown=dict(type='list', elements='int', default=[15, 5, 1]),
     minute_seconds=dict(type='int', default=60),
-    countdown_message=dict(type='str', default='Your virtual desktop goes into maintenance in {minutes} minute(s). '
-                                     'Please save your work and log off.'),
+    countdown_message=dict(type='str', default=('Your virtual desktop goes into maintenance in {minutes} minute(s). '
+                                                'Please save your work and log off.')),
     message_type=dict(type='str', default='warning', choices=['info', 'warning', 'error']),
     message_options=dict(type='dict', default={}),
     drain_timeout=dict(type='int', default=900),

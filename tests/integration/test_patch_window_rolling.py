@@ -102,8 +102,8 @@ def test_rolling_quarantines_the_failed_desktop_alone_and_batches_every_call(sim
         assert by_op['restart_machines'] == waves
         assert 2 * waves + 3 <= by_op['login'] <= 2 * waves + 3 + stats['by_status'].get('401', 0)
     now = dict((d['id'], d) for d in sim.state()['desktops'])
-    assert now[victim['id']]['maintenance'] and not any(now[d['id']]['maintenance'] for d in members
-                                                         if d['id'] != victim['id'])
+    assert now[victim['id']]['maintenance']
+    assert not any(now[d['id']]['maintenance'] for d in members if d['id'] != victim['id'])
     assert 'PLAY RECAP' in out
 
 
