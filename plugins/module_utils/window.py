@@ -144,9 +144,12 @@ def wave_sizes(count, allowance):
     return [base + 1 if i < extra else base for i in range(waves)]
 
 
-def plan_pool(desktops, wave_size):
-    """``(allowance, ordered ids, wave boundaries)`` of one pool: wave ``k`` (1-based) ends before ``ends[k-1]``."""
-    allowance = wave_count(len(desktops), wave_size)
+def plan_pool(desktops, wave_size, pool_size=None):
+    """``(allowance, ordered ids, wave boundaries)`` of one pool: wave ``k`` (1-based) ends before ``ends[k-1]``.
+
+    The allowance is the share of the whole pool (``pool_size``, default: the desktops given).
+    """
+    allowance = wave_count(len(desktops) if pool_size is None else pool_size, wave_size)
     ordered = [d['id'] for d in order_desktops(desktops)]
     ends, total = [], 0
     for size in wave_sizes(len(ordered), allowance):
@@ -229,15 +232,24 @@ def _new_plan(adapter, opts, pools, found, run, locks, report_path, check_mode, 
             'locks': locks, 'options': dict((k, v) for k, v in opts.items() if k != 'pools'),
             'rolling': rolling is not None, 'pools': [], 'slots': [], 'desktops': {}, 'quarantined': [],
             'stopped': False, 'waves': {}}
+    cannot_start = adapter.unsupported_power.get(POWERED_ON)
     for p in pools:
         members = by_pool.get(p['id'], [])
-        allowance, ordered, ends = plan_pool(members, opts['wave_size'])
+        # a desktop that is off where the provider cannot power it on is not patched: no wave spends room on it
+        asleep = [d for d in members if cannot_start and d['power_state'] in (POWERED_OFF, SUSPENDED)]
+        allowance, ordered, ends = plan_pool([d for d in members if d not in asleep], opts['wave_size'], len(members))
         wave_of = {}
         for k, end in enumerate(ends):
             for did in ordered[(ends[k - 1] if k else 0):end]:
                 wave_of[did] = k + 1
         for d in members:
             data['desktops'][d['id']] = desktop_record(d, wave_of.get(d['id']))
+        for d in asleep:
+            rec = data['desktops'][d['id']]
+            rec.update(state='done', left='skipped')
+            why = 'not patched: the desktop is %s and %s cannot power desktops on through its API'
+            rec['steps']['power_on'] = {'outcome': 'skipped', 'result': svc.SKIPPED,
+                                        'msg': why % (d['power_state'], adapter.name)}
         data['pools'].append({'id': p['id'], 'name': p['name'], 'size': len(members), 'allowance': allowance,
                               'queue': ordered, 'next': 0, 'ends': ends})
         # extra slots take what quarantined desktops made a wave leave behind
@@ -757,7 +769,7 @@ class Window:
 
     def check_budget(self):
         """Stop starting waves once more than max_failed_percentage of the desktops handled so far failed."""
-        handled = [r for r in self.data['desktops'].values() if r['state'] == 'done']
+        handled = [r for r in self.data['desktops'].values() if r['state'] == 'done' and not r.get('left')]
         failed = [r for r in handled if r['id'] in self.data['quarantined'] or self.failed_in(r['id'], (
             'maintenance', 'power_on', 'logoff', 'release') + QUARANTINE_STEPS)]
         self.data['stopped'] = len(failed) * 100 > len(handled) * self.opts['max_failed_percentage']
@@ -822,7 +834,7 @@ class Window:
         out['power_before'] = rec['before']['power_state']
         out['final'] = ({'maintenance': final.get('maintenance'), 'power_state': final.get('power_state'),
                          'sessions': final.get('sessions')} if final else None)
-        left = self.data['waves'].get(str(rec.get('slot')), {}).get('left', {}).get(rec['id'])
+        left = rec.get('left') or self.data['waves'].get(str(rec.get('slot')), {}).get('left', {}).get(rec['id'])
         failed = [s for s, v in steps.items() if v['outcome'] == 'failed' and not s.startswith('message_')]
         if rec['state'] == 'queued':
             status = 'not_reached'
