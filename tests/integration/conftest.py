@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import yaml
@@ -13,6 +15,34 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # make test-matrix points this at a collections path installed with another ansible-core.
 COLLECTIONS = os.environ.get('VDI_FLEET_TEST_COLLECTIONS') or os.path.join(ROOT, '.build', 'collections')
+
+
+def _live_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that can still run (zombies cannot send a request)."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] not in ('Z', 'X'):
+            found.append(int(entry))
+    return found
+
+
+def kill_group(proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    """SIGKILL a play started with ``start_new_session=True`` and every process it forked (its workers and the
+    module they run), then wait until none of them can run: a module left alive would go on calling the simulator
+    during the next test."""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + timeout
+    while _live_members(proc.pid):
+        assert time.monotonic() < deadline, 'processes of the killed play are still running'
+        time.sleep(0.05)
 
 
 def _installed() -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -13,7 +12,7 @@ import time
 import pytest
 import yaml
 
-from conftest import COLLECTIONS  # pylint: disable=import-error
+from conftest import COLLECTIONS, kill_group  # pylint: disable=import-error
 
 ROLE_VARS = {
     'patch_window_wave_size': '5',
@@ -161,8 +160,7 @@ def test_interrupted_window_is_picked_up_by_a_rerun(sim, tmp_path):
     deadline = time.time() + 120
     while time.time() < deadline and not any(d['maintenance'] for d in sim.state()['desktops']):
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the controller dies mid-wave
-    proc.wait()
+    kill_group(proc)  # the controller dies mid-wave
     left = [d['id'] for d in sim.state()['desktops'] if d['maintenance']]
     assert left, 'the run was not interrupted inside a wave'
     rerun = run(path)

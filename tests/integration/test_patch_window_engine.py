@@ -13,6 +13,7 @@ from collections import Counter
 import pytest
 import yaml
 
+from conftest import kill_group  # pylint: disable=import-error
 from test_patch_window import env, play_cmd, report, run, sim_conn, write_play  # pylint: disable=import-error
 
 
@@ -196,7 +197,8 @@ def test_waves_are_balanced_and_a_quarantined_desktop_defers_without_leaving_any
 
 
 def start(path):
-    return subprocess.Popen(play_cmd(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env())
+    return subprocess.Popen(play_cmd(path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env(),
+                            start_new_session=True)
 
 
 @pytest.mark.parametrize('provider_name', ['huaweicloud'])
@@ -242,8 +244,7 @@ def test_a_killed_window_is_resumed_without_sending_a_countdown_twice(sim, tmp_p
         time.sleep(0.2)
     assert sim.state()['messages'], 'no countdown message was sent'
     time.sleep(1)
-    proc.kill()  # ansible-playbook dies mid-countdown, its desktops in maintenance, its lock and journal left
-    proc.wait()
+    kill_group(proc)  # the controller dies mid-countdown, its desktops in maintenance, its lock and journal left
     assert any(d['maintenance'] for d in sim.state()['desktops'] if d['pool'] == pool['id'])
     first_marks = Counter(m['text'] for m in sim.state()['messages'])
     again = run(write_play(tmp_path, sim_conn(sim), [pool['name']], extra=dict(extra, patch_window_minute_seconds=0)))
