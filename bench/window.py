@@ -201,27 +201,7 @@ def wave_minimum(provider: str, members: list[dict], pool: list[dict], released:
     _add(writes, lim['exit'], ceil(released, lim['maintenance']))
     _add(reads, lim['list'], read(released))
     logins = 2 if provider == 'horizon' else 0
-    return {'logins': logins, 'logouts': logins, 'writes': writes, 'reads': reads,
-            'known_excess': known_excess(provider, off, asleep, busy, read)}
-
-
-#: Reads the engine sends above the minimum, found by this benchmark (see bench/README.md); a wave whose reads
-#: exceed the minimum plus polls by exactly these is marked as a known gap.
-KNOWN_GAPS = {
-    'restore_prereads': 'Window.restore_power reads the desktops again before putting back the power state of what '
-                        'was off or suspended, though the restart\'s follow loop has just read them',
-    'sessions_by_id': 'Huawei: the drain and the logoff read-back list sessions by desktop id (100 per call) where '
-                      'the pool\'s listing (1000 per page) takes fewer requests',
-}
-
-
-def known_excess(provider: str, off: list, asleep: list, busy: list, read) -> dict:
-    out = {}
-    if provider != 'horizon':
-        out['restore_prereads'] = read(len(off)) + read(len(asleep))
-    if provider == 'huaweicloud' and busy:
-        out['sessions_by_id'] = 2 * (ceil(len(busy), LIMITS[provider]['by_id']) - read(len(busy)))
-    return {k: v for k, v in out.items() if v}
+    return {'logins': logins, 'logouts': logins, 'writes': writes, 'reads': reads}
 
 
 def window_minimum(provider: str) -> dict:
@@ -507,8 +487,7 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
             per_wave.append({'slot': slot['index'], 'pool': slot['pool'], 'wave': slot['wave'], 'desktops': len(members),
                              'logins': got['logins'], 'writes': got['writes'], 'reads': got['reads'],
                              'polls': got['polls'], 'min_logins': mini['logins'],
-                             'min_writes': sum(mini['writes'].values()), 'min_reads': reads_min,
-                             'known_excess': mini['known_excess']})
+                             'min_writes': sum(mini['writes'].values()), 'min_reads': reads_min})
 
     # checks
     pool_ids = {p['id'] for p in before['pools']}
@@ -539,20 +518,6 @@ def analyse(role, provider, n, pools, before, after, stats, run, report, journal
                     '; slot %d: %d > %d + %d' % (w['slot'], w['reads'], w['min_reads'], w['polls'])
                     for w in per_wave if w['reads'] > w['min_reads'] + w['polls'])[:400])},
     }
-    known = {}
-    for m in minima.values():
-        for k, v in m['known_excess'].items():
-            known[k] = known.get(k, 0) + v
-    excess = measured['reads'] - minimum['reads'] - measured['polls']
-    # a read of a known gap sent at once after a poll of fewer pages than the read back counts as part of the poll,
-    # so a known gap can show as less than its size, never as more
-    explained = 0 < excess <= sum(known.values()) and all(
-        w['reads'] - w['min_reads'] - w['polls'] <= sum(w['known_excess'].values()) for w in per_wave)
-    checks['reads']['known_gaps'] = sorted(known) if explained else []
-    if explained:
-        checks['reads']['detail'] = '%d reads in the waves, minimum %d + %d polls: %d above, within the known gaps (%s)' % (
-            measured['reads'], minimum['reads'], measured['polls'], excess,
-            ', '.join('%s %d' % (k, v) for k, v in sorted(known.items())))
     sim = stats['busy_seconds']
     orchestration = run['wall'] - sim
     timing = task_profile(run['tasks'], run['wall'], run['started_at'])
@@ -689,7 +654,7 @@ def yes(ok: bool) -> str:
 
 
 def checks_cell(row: dict) -> str:
-    failed = ['%s (known gap)' % k if c.get('known_gaps') else k for k, c in row['checks'].items() if not c['ok']]
+    failed = [k for k, c in row['checks'].items() if not c['ok']]
     return 'pass' if not failed else '**FAIL**: ' + ', '.join(failed)
 
 
