@@ -235,19 +235,6 @@ def check_run(provider: str, state: dict, stats: dict, report: dict | None, outp
     return checks
 
 
-# Known gaps of the role and modules that chaos runs hit, each with the signature that identifies it. A failed
-# check explained by one of these is reported as that gap (see bench/README.md for the cause and proposed fix).
-KNOWN_GAPS = {
-    'release-refused-not-quarantined': 'a desktop whose exit from maintenance the provider refuses stays in '
-                                       'maintenance and the report calls it failed, not quarantined '
-                                       '(plugins/filter/patch_window.py vdi_report_final)',
-    'release-task-aborts-window': 'a 5xx or dropped connection on the release (exit maintenance) write fails '
-                                  'desktop_maintenance as a whole; the task is in the wave\'s always: section without '
-                                  'failed_when/retries, so the play aborts with the wave in maintenance and no report '
-                                  '(roles/patch_window/tasks/wave.yml, plugins/module_utils/service.py)',
-}
-
-
 def failed_task(output: str) -> str | None:
     """Name of the task whose failure ended the play (the last ``fatal:`` not followed by ``...ignoring``)."""
     task, last = None, None
@@ -260,26 +247,6 @@ def failed_task(output: str) -> str | None:
             if not ignored:
                 last = task
     return last
-
-
-def known_gaps(checks: dict, report: dict | None, output: str) -> list[str]:
-    """The known gaps that explain every failed check (empty when a failure is not explained)."""
-    failed = {name for name, c in checks.items() if not c['ok']}
-    if not failed:
-        return []
-    if report is None:
-        task = failed_task(output) or ''
-        if task.endswith('Give the healthy desktops of the wave back to users'):
-            return ['release-task-aborts-window']
-        return []
-    if failed == {'maintenance'}:
-        stuck = [e for e in report.get('desktops') or []
-                 if (e.get('final') or {}).get('maintenance') and e.get('status') != 'quarantined']
-        release = [(e.get('steps') or {}).get('release') or {} for e in stuck]
-        if stuck and all(e.get('status') == 'failed' and r.get('outcome') == 'failed'
-                         and 'refused to exit maintenance' in (r.get('msg') or '') for e, r in zip(stuck, release)):
-            return ['release-refused-not-quarantined']
-    return []
 
 
 # ------------------------------------------------------------------------------------------------ driver
@@ -314,13 +281,12 @@ def run_chaos(desktops: int = 1000, pools: int = 2, seed: int = 11, time_scale: 
                     report_text = fh.read()
                 report = json.loads(report_text)
             checks = check_run(p, state, stats, report, output, report_text, secrets, pool_names[p], rate_limit)
-            gaps = known_gaps(checks, report, output)
             results[p] = {
                 'desktops': len(state['desktops']), 'pools': len(pool_names[p]), 'rc': run['rc'],
                 'seconds': run['seconds'], 'requests': stats['total'], 'writes': stats['writes'],
                 'faults': stats['faults'], 'by_status': stats['by_status'],
                 'summary': (report or {}).get('summary'), 'checks': checks,
-                'ok': all(c['ok'] for c in checks.values()), 'known_gaps': gaps,
+                'ok': all(c['ok'] for c in checks.values()),
                 'failed_task': None if report else failed_task(output), 'log': run['log'], 'report': run['report'],
                 'output_tail': '' if report else output[-4000:],
             }
@@ -364,20 +330,19 @@ def to_markdown(results: dict, mach: dict) -> str:
                  mach.get('cpu', '?'), mach.get('cpus'), mach.get('memory_gb', '?'), mach.get('python'),
                  mach.get('ansible_core')), '',
              '| provider | wall s | requests | faults injected | released | quarantined | skipped | failed | '
-             'not reached | accounted | maintenance | messages | rate limit | secrets | known gap |',
-             '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- | --- |']
+             'not reached | accounted | maintenance | messages | rate limit | secrets |',
+             '| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- | --- |']
     for p in PROVIDERS:
         r = results.get(p)
         if not r:
             continue
         s = r['summary'] or {}
         faults = ', '.join('%s %d' % (k, v) for k, v in sorted(r['faults'].items())) or 'none'
-        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+        lines.append('| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |' % (
             p, r['seconds'], r['requests'], faults, s.get('released', '-'), s.get('quarantined', '-'),
             s.get('skipped', '-'), s.get('failed', '-'), s.get('not_reached', '-'),
             ' | '.join('pass' if r['checks'][c]['ok'] else '**FAIL**' for c in
-                       ('accounted', 'maintenance', 'messages', 'rate_limit', 'secrets')),
-            ', '.join(r.get('known_gaps') or []) or '-'))
+                       ('accounted', 'maintenance', 'messages', 'rate_limit', 'secrets'))))
     lines += ['', '## Details', '']
     for p in PROVIDERS:
         r = results.get(p)
@@ -387,9 +352,7 @@ def to_markdown(results: dict, mach: dict) -> str:
             p, r['rc'], ', the play stopped at the task "%s"' % r['failed_task'] if r.get('failed_task') else ''))
         for name, c in r['checks'].items():
             lines.append('  - %s: %s - %s' % (name, 'pass' if c['ok'] else 'FAIL', c['detail']))
-        for gap in r.get('known_gaps') or []:
-            lines.append('  - known gap `%s`: %s' % (gap, KNOWN_GAPS[gap]))
-    lines += ['', 'Causes and proposed fixes of the known gaps: [../README.md](../README.md#chaos).']
+    lines += ['', 'Findings: [../README.md](../README.md#chaos).']
     return '\n'.join(lines) + '\n'
 
 

@@ -78,19 +78,3 @@ def test_checks_catch_violations():
     failed = {name for name, c in checks.items() if not c['ok']}
     assert failed == {'accounted', 'maintenance', 'messages', 'rate_limit', 'secrets'}
     assert 'peak 10 requests' in checks['rate_limit']['detail']
-    assert chaos.known_gaps(checks, report, '') == []  # not explained by a known gap
-
-
-def test_known_gap_signatures():
-    """A known gap is recognised only from its own signature."""
-    stuck = {'id': 'd1', 'status': 'failed', 'final': {'maintenance': True},
-             'steps': {'release': {'outcome': 'failed', 'msg': 'provider refused to exit maintenance: HTTP 400'}}}
-    only_maint = {'maintenance': {'ok': False}, 'accounted': {'ok': True}}
-    assert chaos.known_gaps(only_maint, {'desktops': [stuck]}, '') == ['release-refused-not-quarantined']
-    other = dict(stuck, steps={'release': {'outcome': 'ok', 'msg': 'exited maintenance'}})
-    assert chaos.known_gaps(only_maint, {'desktops': [stuck, other]}, '') == []
-    output = ('TASK [vdi.fleet.patch_window : Give the healthy desktops of the wave back to users] ***\n'
-              'fatal: [localhost]: FAILED! => {"msg": "lost"}\n\nPLAY RECAP ***\n')
-    assert chaos.known_gaps({'accounted': {'ok': False}}, None, output) == ['release-task-aborts-window']
-    ignored = output.replace('\n\nPLAY', '\n...ignoring\n\nPLAY')
-    assert chaos.known_gaps({'accounted': {'ok': False}}, None, ignored) == []
