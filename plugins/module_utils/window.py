@@ -179,12 +179,17 @@ def _resolve_pools(adapter, names):
     return pools
 
 
-def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, lock_dir=None, break_locks=False):
+def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, lock_dir=None, break_locks=False,
+                hosts=None):
     """Check the options, take the locks, plan the waves and write the journal; returns the Journal.
 
     ``opts['pools']`` names the pools (localhost mode); ``desktops`` (rolling mode) are the ids of the
-    play's desktops instead, their pools being the ones they belong to.
+    play's desktops instead, their pools being the ones they belong to, and ``hosts`` their inventory names
+    (same order), by which the catch-up of the rolling mode names them.
     """
+    if hosts is not None and (desktops is None or len(hosts) != len(desktops)):
+        raise ConfigError('hosts must name the inventory host of each of desktops, in the same order (%d hosts for '
+                          '%d desktops).' % (len(hosts), len(desktops or [])))
     check_options(opts)
     check_capabilities(adapter, opts)
     path = jr.journal_path(report_path, check_mode)
@@ -211,6 +216,9 @@ def plan_window(adapter, opts, report_path, check_mode=False, desktops=None, loc
         if resumed is not None:
             return resumed
     data = _new_plan(adapter, opts, pools, found, run, locks, report_path, check_mode, desktops)
+    for did, host in zip(desktops or [], hosts or []):
+        if did in data['desktops']:
+            data['desktops'][did]['host'] = host
     data['learned'] = adapter.learned()
     journal = jr.Journal(path, data)
     journal.save()
@@ -400,8 +408,27 @@ class Window:
                           'up by the desktops quarantined earlier in this window')
                 continue
             count[pool['id']] = count.get(pool['id'], 0) + 1
+            rec['steps'].pop('deferred', None)  # passed over by an earlier batch, taken now
             taken.append(did)
         return taken
+
+    def catch_up(self):
+        """Rolling mode: the desktops earlier batches passed over for want of room (quarantined desktops use up
+        their pool's allowance), by inventory host name, in batches that each fit every pool's room now; the play
+        that follows the waves takes them (``hosts`` and ``serial``). Empty once the failure budget is spent."""
+        if not self.data['rolling'] or self.data['stopped']:
+            return {'hosts': [], 'batches': []}
+        chunks = []
+        for pool in self.data['pools']:
+            room = pool['allowance'] - self.quarantined_in(pool['id'])
+            left = [did for did in pool['queue'] if self.rec(did)['state'] == 'queued'
+                    and 'deferred' in self.rec(did)['steps'] and self.rec(did).get('host')]
+            if room > 0 and left:
+                chunks.append([left[k:k + room] for k in range(0, len(left), room)])
+        batches = [[did for pool in chunks if k < len(pool) for did in pool[k]]
+                   for k in range(max([len(c) for c in chunks] or [0]))]
+        return {'hosts': [self.rec(did)['host'] for batch in batches for did in batch],
+                'batches': [len(batch) for batch in batches]}
 
     # ------------------------------------------------------------------ begin
     def begin(self, slot=None, desktops=None):
@@ -791,7 +818,7 @@ class Window:
                             'msg': steps[failed[-1]]['msg'] if failed else (
                                 'left out of the wave' if did in state['left'] else 'ok'), 'steps': steps})
         remaining = dict((p['id'], len(p['queue']) - p['next']) for p in self.data['pools'])
-        return {'slot': slot, 'note': note, 'desktops': entries, 'active': active,
+        return {'slot': slot, 'note': note, 'desktops': entries, 'active': active, 'catch_up': self.catch_up(),
                 'wave_desktops': [dict(id=e['id'], name=e['name'], pool=e['pool'], address=e['address'])
                                   for e in entries if e['active']],
                 'remaining': remaining, 'stopped': self.data['stopped'],

@@ -145,6 +145,23 @@ stopped:
   description: Whether the failure budget is spent (later waves take nothing).
   returned: always
   type: bool
+catch_up:
+  description:
+    - Rolling mode - the desktops earlier batches passed over because quarantined desktops used up their pool's
+      out-of-service allowance, for a play after the waves to take - C(hosts) (inventory host names, in batch order)
+      and C(batches) (the size of each batch, as the play's C(serial); each batch fits the room of every pool).
+      Empty lists in the localhost mode, when nothing was passed over, and once the failure budget is spent.
+  returned: always
+  type: dict
+  contains:
+    hosts:
+      description: Inventory host names.
+      type: list
+      elements: str
+    batches:
+      description: Batch sizes.
+      type: list
+      elements: int
 note:
   description: Why the wave took nothing, when it did not.
   returned: always
@@ -205,7 +222,7 @@ def main():
     # a desktop that failed is recorded in the journal and the report; the window goes on
     vm.exit_desktops(entries, summary=result['summary'], fail_on_error=False, slot=result['slot'],
                      active=result['active'], wave_desktops=result['wave_desktops'], remaining=result['remaining'],
-                     stopped=result['stopped'], note=result['note'])
+                     stopped=result['stopped'], note=result['note'], catch_up=result['catch_up'])
 
 
 if __name__ == '__main__':

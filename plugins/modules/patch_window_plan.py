@@ -41,6 +41,13 @@ options:
         inventory); their pools are the window's pools, and each batch of the play is a wave.
     type: list
     elements: str
+  hosts:
+    description:
+      - Rolling mode - the inventory host name of each of O(desktops), in the same order. The phases name the desktops
+        that a quarantine made a batch pass over by these names (RV(vdi.fleet.patch_wave#module:catch_up)), for the
+        play that takes them after the waves.
+    type: list
+    elements: str
   report_path:
     description: Path of the JSON report on the controller; the journal and the locks are kept beside it.
     type: path
@@ -290,6 +297,7 @@ def main():
     spec = dict(
         pools=dict(type='list', elements='str'),
         desktops=dict(type='list', elements='str'),
+        hosts=dict(type='list', elements='str'),
         report_path=dict(type='path', required=True),
         lock_dir=dict(type='path'),
         break_locks=dict(type='bool', default=False),
@@ -304,7 +312,7 @@ def main():
 
     def work(adapter):
         journal = plan_window(adapter, opts, p['report_path'], check_mode=vm.check_mode, desktops=p['desktops'],
-                              lock_dir=p['lock_dir'], break_locks=p['break_locks'])
+                              lock_dir=p['lock_dir'], break_locks=p['break_locks'], hosts=p['hosts'])
         return journal
 
     journal = vm.run(work)

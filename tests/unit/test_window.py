@@ -200,3 +200,50 @@ def test_reads_that_keep_failing_never_quarantine_by_themselves(monkeypatch, tmp
     steps = [w.rec(i)['steps']['verify'] for i in ('a', 'b')]
     assert all(s['outcome'] == 'skipped' and 'not verified' in s['msg'] for s in steps)
     assert not any(w.failed_in(i, window.QUARANTINE_STEPS) for i in ('a', 'b'))
+
+
+# ---------------------------------------------------------------------------------------------- rolling catch-up
+
+
+def rolling_window(monkeypatch, tmp_path, quarantined=('a',), stopped=False, rolling=True):
+    """Two pools in rolling mode: p (allowance 2, desktops a-e) and q (allowance 3, desktops f-j)."""
+    run = {'id': 'r', 'host': 'h', 'pid': None, 'started': None}
+    monkeypatch.setattr(jr, 'current_run', lambda: run)
+    pools = {'p': 'abcde', 'q': 'fghij'}
+    records = {}
+    for pool, ids in pools.items():
+        for i in ids:
+            records[i] = dict(window.desktop_record(desktop(i, i, pool, False, 'powered_on', 0, {}), None),
+                              host='host-' + i)
+    data = {'provider': 'fake', 'endpoint': 'https://fake', 'run': run, 'options': dict(OPTS), 'rolling': rolling,
+            'pools': [{'id': 'p', 'name': 'p', 'size': 5, 'allowance': 2, 'queue': list('abcde'), 'next': 0, 'ends': []},
+                      {'id': 'q', 'name': 'q', 'size': 5, 'allowance': 3, 'queue': list('fghij'), 'next': 0, 'ends': []}],
+            'desktops': records, 'waves': {}, 'quarantined': list(quarantined), 'stopped': stopped}
+    for i in quarantined:
+        records[i]['state'] = 'done'
+    return window.Window(Reads(0), jr.Journal(str(tmp_path / 'j'), data), poller_factory=lambda *a: Instant())
+
+
+def test_a_batch_passes_over_what_the_allowance_has_no_room_for_and_the_catch_up_takes_it(monkeypatch, tmp_path):
+    w = rolling_window(monkeypatch, tmp_path)
+    # p has room for 1 (allowance 2, a quarantined), q for 3
+    assert w._take_batch(['b', 'c', 'd', 'f', 'g', 'h', 'i']) == ['b', 'f', 'g', 'h']  # pylint: disable=protected-access
+    assert all('deferred' in w.rec(i)['steps'] for i in 'cdi')
+    for i in 'bfgh':
+        w.rec(i)['state'] = 'done'
+    # batches that fit every pool's room: p's two passed over one at a time, q's one beside the first
+    assert w.catch_up() == {'hosts': ['host-c', 'host-i', 'host-d'], 'batches': [2, 1]}
+    assert w._take_batch(['c', 'i']) == ['c', 'i']  # pylint: disable=protected-access
+    assert not any('deferred' in w.rec(i)['steps'] for i in 'ci')  # taken now: no longer reported as passed over
+
+
+def test_no_catch_up_once_stopped_in_localhost_mode_or_without_room(monkeypatch, tmp_path):
+    for kwargs in ({'stopped': True}, {'rolling': False}, {'quarantined': ('a', 'b')}):
+        w = rolling_window(monkeypatch, tmp_path, **kwargs)
+        w._take_batch(['c', 'd', 'e'])  # pylint: disable=protected-access
+        assert w.catch_up() == {'hosts': [], 'batches': []}, kwargs
+
+
+def test_hosts_must_name_each_desktop_in_order():
+    with pytest.raises(ConfigError, match='hosts must name the inventory host of each of desktops'):
+        window.plan_window(None, dict(OPTS), '/nonexistent/report.json', desktops=['a', 'b'], hosts=['host-a'])
