@@ -295,7 +295,7 @@ def test_per_id_refusal_is_isolated(ctl, adapter):
     bad = ids[37]
     ctl.faults([{'kind': 'perid', 'ids': [bad], 'ops': ['SetDesktopMaintenance']}])
     failures = adapter.set_maintenance(ids, True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert list(failures) == [bad]
     assert 'IncorrectDesktopStatus' in failures[bad] and bad in failures[bad]
     assert {i for i, d in sim_desktops(ctl).items() if d['maintenance']} == set(ids) - {bad}
@@ -307,7 +307,7 @@ def test_per_id_refusal_is_isolated(ctl, adapter):
 def test_unknown_id_is_isolated(ctl, adapter):
     ids = list(sim_desktops(ctl))[:10]
     failures = adapter.set_maintenance(ids[:5] + ['ecd-nosuchdesktop0000'] + ids[5:], True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert list(failures) == ['ecd-nosuchdesktop0000']
     assert 'InvalidDesktopId.NotFound' in failures['ecd-nosuchdesktop0000']
     assert all(sim_desktops(ctl)[i]['maintenance'] for i in ids)

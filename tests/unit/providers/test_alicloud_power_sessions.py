@@ -147,7 +147,7 @@ def test_power_batches_of_100(ctl, adapter, action, count):
     set_power(ctl, ids, NEED[action])
     ctl.clear_stats()
     failures, jobs = adapter.power(ids[:count] + ids[:min(count, 3)], action)  # duplicates are sent once
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert failures == {} and jobs == []
     assert ops(ctl) == {API[action]: math.ceil(count / 100)}
     assert ctl.stats()['writes'] == math.ceil(count / 100)
@@ -180,7 +180,7 @@ def test_wrong_state_desktop_is_isolated(ctl, adapter):
     set_power(ctl, [ids[41]], 'off')
     ctl.clear_stats()
     failures, jobs = adapter.power(ids, 'stop')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert list(failures) == [ids[41]] and jobs == []
     assert 'IncorrectDesktopStatus' in failures[ids[41]] and 'Stopped' in failures[ids[41]]
     assert ops(ctl) == {'StopDesktops': bisect_cost(100, {41}, 100)}
@@ -196,7 +196,7 @@ def test_hibernate_refusals_are_isolated(ctl, adapter):
     ctl.patch(ids[2], extra={'support_hibernation': False})
     ctl.faults([{'kind': 'perid', 'ids': [ids[7]], 'ops': ['HibernateDesktops']}])
     failures, jobs = adapter.power(ids + ['ecd-nosuchdesktop0000'], 'hibernate')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert sorted(failures) == sorted([ids[2], ids[7], 'ecd-nosuchdesktop0000'])
     assert 'InvalidHibernate.NotSupported' in failures[ids[2]]
     assert 'IncorrectDesktopStatus' in failures[ids[7]]
@@ -211,7 +211,7 @@ def test_5xx_after_a_power_call_is_not_resent(ctl, adapter):
     set_power(ctl, ids, 'on')
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['RebootDesktops'], 'count': 1, 'phase': 'after'}])
     failures, jobs = adapter.power(ids, 'restart')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert jobs == [] and set(failures) == set(ids)
     assert all('not re-sent' in m for m in failures.values())
     assert ops(ctl) == {'RebootDesktops': 1}
@@ -315,7 +315,7 @@ def test_console_message_published(ctl, adapter):
     ctl.clear_stats()
     seen = spy(adapter)
     out = adapter.send_message(sessions, 'recorded only', options={CONSOLE: 'msg-sim-maintenance'})
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert out == {s['session_id']: None for s in sessions}
     assert seen == [('SendConsoleMessage', {'MessageId': 'msg-sim-maintenance'})]  # no RegionId in this API
     assert ops(ctl) == {'SendConsoleMessage': 1}
@@ -334,7 +334,7 @@ def test_console_message_refused(ctl, adapter, message_id, code):
     sessions = adapter.list_sessions(adapter.list_desktops())
     ctl.clear_stats()
     out = adapter.send_message(sessions, 'x', options={CONSOLE: message_id})
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert set(out) == {s['session_id'] for s in sessions}
     assert all(code in v and message_id in v for v in out.values())
     assert ops(ctl) == {'SendConsoleMessage': 1}
@@ -356,7 +356,7 @@ def test_run_command_delivers_hostile_text_exactly_once(ctl, adapter, text):
     desktops = {s['desktop_id'] for s in sessions}
     ctl.clear_stats()
     out = adapter.send_message(sessions, text, options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert out == {s['session_id']: None for s in sessions}
     counts = ops(ctl)
     assert counts['RunCommand'] == math.ceil(len(desktops) / 50)
@@ -379,7 +379,7 @@ def test_run_command_batches_of_50_and_per_desktop_failures(ctl, adapter):
     ctl.clear_stats()
     seen = spy(adapter)
     out = adapter.send_message(sessions, 'Patch window starts now', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     runs = [q for action, q in seen if action == 'RunCommand']
     assert len(runs) == math.ceil(len(with_session) / 50) == ops(ctl)['RunCommand']
     assert all(len([k for k in q if k.startswith('DesktopId.')]) <= 50 for q in runs)
@@ -399,7 +399,7 @@ def test_run_command_as_the_end_user_when_there_is_one(ctl, adapter):
     sessions = targets(adapter, ctl)[:1]
     seen = spy(adapter)
     out = adapter.send_message(sessions, 'only you', title='Heads up', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert out == {sessions[0]['session_id']: None}
     run = [q for action, q in seen if action == 'RunCommand'][0]
     assert run['EndUserId'] == sessions[0]['user'] and run['DesktopId.1'] == sessions[0]['desktop_id']
@@ -414,7 +414,7 @@ def test_run_command_several_sessions_on_one_desktop_one_invocation(ctl, adapter
     assert len(sessions) == 2
     ctl.clear_stats()
     out = adapter.send_message(sessions, 'both of you', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert set(out.values()) == {None} and len(out) == 2
     assert ops(ctl)['RunCommand'] == 1
     assert sorted(m['user'] for m in delivered(ctl)) == ['alice', 'bob']
@@ -424,7 +424,7 @@ def test_run_command_whole_call_refusal_is_isolated(ctl, adapter):
     sessions = targets(adapter, ctl)[:6]
     ghost = {'session_id': 'ecd-nosuchdesktop0000:ghost', 'desktop_id': 'ecd-nosuchdesktop0000', 'user': 'ghost'}
     out = adapter.send_message(sessions[:3] + [ghost] + sessions[3:], 'hello', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert 'InvalidDesktopId.NotFound' in out[ghost['session_id']]
     assert all(out[s['session_id']] is None for s in sessions)
     assert len(delivered(ctl)) == len(sessions)
@@ -434,7 +434,7 @@ def test_run_command_5xx_after_is_failed_not_resent(ctl, adapter):
     sessions = targets(adapter, ctl)
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['RunCommand'], 'count': 1, 'phase': 'after'}])
     out = adapter.send_message(sessions, 'once only', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert set(out) == {s['session_id'] for s in sessions}
     assert all(v and 'not re-sent' in v and ('InternalError' in v or 'ServiceUnavailable' in v) for v in out.values())
     assert ops(ctl) == {'DescribeDesktops': 1, 'DescribeDesktopSessions': 1, 'RunCommand': 1}
@@ -448,7 +448,7 @@ def test_run_command_throttled_then_sent_once(ctl, adapter):
     ctl.faults([{'kind': 'throttle', 'rate': 1.0, 'ops': ['RunCommand'], 'count': 2, 'retry_after': 0.01}])
     ctl.clear_stats()
     out = adapter.send_message(sessions, 'after the storm', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert set(out.values()) == {None}
     assert ops(ctl)['RunCommand'] == 3
     assert len(delivered(ctl)) == len(sessions)
@@ -458,7 +458,7 @@ def test_run_command_throttled_beyond_retries_fails_its_sessions(ctl, adapter):
     sessions = targets(adapter, ctl)
     ctl.faults([{'kind': 'throttle', 'rate': 1.0, 'ops': ['RunCommand'], 'retry_after': 0.001}])
     out = adapter.send_message(sessions, 'never', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert all(v and 'Throttling' in v for v in out.values())
     assert delivered(ctl) == []
 
@@ -483,7 +483,7 @@ def test_run_command_invocation_not_finished_in_time(ctl, adapter):
     sessions = targets(adapter, ctl)[:2]
     adapter.message_timeout = 2  # simulated seconds; the simulated invocation needs INVOCATION_SECONDS
     out = adapter.send_message(sessions, 'slow', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert all(v and 'did not finish within 2s' in v and 'not re-sent' in v for v in out.values())
 
 
@@ -493,7 +493,7 @@ def test_run_command_needs_a_session(ctl, adapter):
     with ctl.provider_sim.lock:  # the user logs off between listing and sending
         ctl.provider_sim.desktops[did].sessions = []
     out = adapter.send_message(sessions, 'too late', options=RUN)
-    raw_out, out = out, texts(out)
+    out = texts(out)
     assert 'CommandNotApplicable' in out[sessions[0]['session_id']]
 
 

@@ -213,7 +213,7 @@ def test_per_id_failure_and_unknown_id_only_for_that_id(ctl, make):
     unknown = '11111111-2222-4333-8444-555555555555'
     ctl.faults([{'kind': 'perid', 'ids': [ids[2]], 'ops': ['enter_maintenance']}])
     failures = make().set_maintenance(ids + [unknown], True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert set(failures) == {ids[2], unknown}
     assert 'inventory.machine.not.found' in failures[unknown] and '404' in failures[unknown]
     assert hzsim.PERID_FAULT[1] in failures[ids[2]]
@@ -226,7 +226,7 @@ def test_whole_request_400_is_isolated(ctl, make):
     ids = [d['id'] for d in ctl.state()['desktops']][:8]
     ctl.patch(ids[5], maintenance=True)  # someone else got there first
     failures = make().set_maintenance(ids, True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert list(failures) == [ids[5]] and 'inventory.machine.state.invalid' in failures[ids[5]]
     assert all(d['maintenance'] for d in ctl.state()['desktops'] if d['id'] in ids)
     assert ops(ctl)['enter_maintenance'] <= 1 + 2 * 3  # halving 8 ids: about 2 * log2(8) extra calls
@@ -237,7 +237,7 @@ def test_held_machine_and_enforce(ctl, make):
     ctl.patch(ids[1], extra={'held': True})
     adapter = make()
     failures = adapter.set_maintenance(ids, True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert list(failures) == [ids[1]] and 'inventory.machine.held' in failures[ids[1]]
     assert adapter.set_maintenance([ids[1]], True, enforce=True) == {}
     assert all(state_by_id(ctl)[i]['maintenance'] for i in ids)
@@ -366,7 +366,7 @@ def test_5xx_on_enter_maintenance_not_retried(ctl, make, phase):
     ids = [d['id'] for d in ctl.state()['desktops']][:4]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['enter_maintenance'], 'count': 1, 'phase': phase}])
     failures = make().set_maintenance(ids, True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert set(failures) == set(ids) and all('HTTP 500' in m for m in failures.values())
     assert ops(ctl)['enter_maintenance'] == 1
     applied = [state_by_id(ctl)[i]['maintenance'] for i in ids]

@@ -154,7 +154,7 @@ def test_restart_body_shape_follows_server_version(ctl, make, version):
     loaded, = pick(ctl, busy)
     adapter = make()
     failures, jobs = adapter.power([idle['id'], loaded['id'], idle['id']], 'restart')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert jobs == []
     assert adapter.sent.bodies(RESTART) == (
         [[idle['id'], loaded['id']]] if version == '2406'
@@ -184,7 +184,7 @@ def test_force_restart_is_reset_with_array_body(ctl, make, version):
     ids = [d['id'] for d in machines]
     adapter = make()
     failures, jobs = adapter.power(ids, 'restart', force=True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert (failures, jobs) == ({}, [])
     assert adapter.sent.bodies(RESET) == [ids] and adapter.sent.bodies(RESTART) == []
     assert ops(ctl)['reset_machines'] == 1 and ctl.stats()['writes'] == 1
@@ -201,7 +201,7 @@ def test_shutdown(ctl, make, version, force):
     loaded, = pick(ctl, busy)
     adapter = make()
     failures, jobs = adapter.power([idle['id'], loaded['id']], 'stop', force=force)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert jobs == []
     body = adapter.sent.bodies(SHUTDOWN)
     if version == '2406':
@@ -240,7 +240,7 @@ def test_per_id_refusals(ctl, make):
     unknown = '11111111-2222-4333-8444-555555555555'
     ctl.faults([{'kind': 'perid', 'ids': [good[1]], 'ops': ['restart_machines']}])
     failures, jobs = make().power(good + [off['id'], unknown], 'restart')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert jobs == []
     assert set(failures) == {good[1], off['id'], unknown}
     assert hzsim.PERID_FAULT[1] in failures[good[1]]
@@ -257,7 +257,7 @@ def test_batches_of_action_batch_size(ctl, make):
     adapter = make()
     adapter.action_batch_size = 3
     failures, _jobs = adapter.power(ids, 'restart')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert failures == {}
     assert ops(ctl)['restart_machines'] == -(-len(ids) // 3)
     assert [b['machineIds'] for b in adapter.sent.bodies(RESTART)] == [ids[i:i + 3] for i in range(0, len(ids), 3)]
@@ -268,7 +268,7 @@ def test_5xx_on_restart_never_resent(ctl, make, phase):
     ids = [d['id'] for d in pick(ctl, idle_on, 3)]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['restart_machines'], 'count': 1, 'phase': phase}])
     failures, _jobs = make().power(ids, 'restart')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert set(failures) == set(ids)
     assert all('HTTP 500' in m and 'not re-sent' in m for m in failures.values())
     assert ops(ctl)['restart_machines'] == 1
@@ -413,7 +413,7 @@ def test_send_message_all_sessions_in_one_call(ctl, make):
     assert len(connected) > 5 and disconnected
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'Patching at 22:00', message_type='warning', title='ignored')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert ops(ctl) == {'send_message': 1}
     body, = adapter.sent.bodies(SEND)
     assert body == {'message': 'Patching at 22:00', 'message_type': 'WARNING',
@@ -433,7 +433,7 @@ def test_send_message_per_id_failures(ctl, make):
     ghost = dict(connected[0], session_id='no-such-session')
     ctl.faults([{'kind': 'perid', 'ids': [connected[2]['session_id']], 'ops': ['send_message']}])
     outcome = adapter.send_message(connected + [ghost], 'hello', message_type='error')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert [outcome[s['session_id']] is None for s in connected] == [True, True, False, True]
     assert hzsim.PERID_FAULT[1] in outcome[connected[2]['session_id']]
     assert 'HTTP 404' in outcome['no-such-session']
@@ -449,7 +449,7 @@ def test_send_message_failure_never_resent(ctl, make, kind, phase):
     ctl.clear_stats()
     ctl.faults([{'kind': kind, 'rate': 1.0, 'ops': ['send_message'], 'count': 1, 'phase': phase}])
     outcome = adapter.send_message(connected, 'Save your work', message_type='info')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert set(outcome) == {s['session_id'] for s in connected}
     assert all(msg and 'not re-sent' in msg for msg in outcome.values())
     assert ops(ctl) == {'send_message': 1} and ctl.stats()['writes'] == 1
@@ -467,7 +467,7 @@ def test_send_message_throttled_then_delivered_once(ctl, make, sleeps):
     ctl.clear_stats()
     ctl.faults([{'kind': 'throttle', 'rate': 1.0, 'ops': ['send_message'], 'count': 2, 'retry_after': 0.05}])
     outcome = adapter.send_message(connected, 'hello')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(v is None for v in outcome.values())
     assert ops(ctl) == {'send_message': 3} and ctl.stats()['faults'] == {'throttle': 2}
     assert len(sleeps) == 2 and all(s >= 0.05 for s in sleeps)
@@ -480,7 +480,7 @@ def test_send_message_throttled_past_the_retries_fails_its_sessions(ctl, make):
     connected = [s for s in listed_sessions(adapter) if s['state'] == 'connected']
     ctl.faults([{'kind': 'throttle', 'rate': 1.0, 'ops': ['send_message'], 'retry_after': 0.01}])
     outcome = adapter.send_message(connected, 'hello')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all('HTTP 429' in v and 'common.api-throttle-limit.exceeded.error' in v for v in outcome.values())
     assert ctl.state()['messages'] == []
     assert ops(ctl)['send_message'] == 4  # first try + 3 retries, all answered 429 (nothing applied)
@@ -490,7 +490,7 @@ def test_send_message_refused_as_a_whole(ctl, make):
     adapter = make()
     connected = [s for s in listed_sessions(adapter) if s['state'] == 'connected'][:3]
     outcome = adapter.send_message(connected, '')  # the server refuses an empty message (HTTP 400)
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all('HTTP 400' in v and 'message is mandatory' in v for v in outcome.values())
     assert all('not re-sent' not in v for v in outcome.values())
     assert ops(ctl)['send_message'] == 1 and ctl.state()['messages'] == []
@@ -503,7 +503,7 @@ def test_send_message_chunks_of_1000(ctl, make):
     assert len(connected) > 1000
     ctl.clear_stats()
     outcome = adapter.send_message(connected, 'hello')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(v is None for v in outcome.values())
     assert ops(ctl) == {'send_message': -(-len(connected) // hzmod.SESSION_BATCH)}
     assert [len(b['session_ids']) for b in adapter.sent.bodies(SEND)] == [1000, len(connected) - 1000]
@@ -529,14 +529,14 @@ def test_logoff_unforced_and_forced(ctl, make):
     disconnected = [s for s in sessions if s['state'] == 'disconnected'][:2]
     ctl.clear_stats()
     outcome = adapter.logoff(connected + disconnected, force=False)
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert adapter.sent.queries(LOGOFF) == [{'forced': ['false']}]
     assert adapter.sent.bodies(LOGOFF) == [[s['session_id'] for s in connected + disconnected]]
     # a normal logoff is refused per id for sessions that may be locked (connected ones in the simulator)
     assert all('inventory.session.locked' in outcome[s['session_id']] for s in connected)
     assert all(outcome[s['session_id']] is None for s in disconnected)
     outcome = adapter.logoff(connected, force=True)
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert adapter.sent.queries(LOGOFF)[-1] == {'forced': ['true']}
     assert all(v is None for v in outcome.values())
     assert ops(ctl) == {'logoff_sessions': 2}
@@ -550,11 +550,11 @@ def test_logoff_per_id_and_5xx(ctl, make):
     connected = [s for s in listed_sessions(adapter) if s['state'] == 'connected'][:3]
     ctl.faults([{'kind': 'perid', 'ids': [connected[0]['session_id']], 'ops': ['logoff_sessions']}])
     outcome = adapter.logoff(connected, force=True)
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert [outcome[s['session_id']] is None for s in connected] == [False, True, True]
     ctl.faults([{'kind': '5xx', 'rate': 1.0, 'ops': ['logoff_sessions'], 'count': 1, 'phase': 'after'}])
     outcome = adapter.logoff(connected[:1], force=True)
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert 'not re-sent' in outcome[connected[0]['session_id']]
     assert ops(ctl)['logoff_sessions'] == 2
 

@@ -230,7 +230,7 @@ def test_per_id_refusal_is_isolated(ctl, adapter):
     ghost = '00000000-0000-4000-8000-000000000000'
     ctl.faults([{'kind': 'perid', 'ids': [ids[5]], 'ops': ['set_maintenance_mode']}])
     failures = adapter.set_maintenance(ids + [ghost], True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert sorted(failures) == sorted([ids[5], ghost])
     assert ids[5] in failures[ids[5]] and H.DESKTOP_REFUSED[1] in failures[ids[5]]
     assert H.DESKTOP_NOT_FOUND[1] in failures[ghost] and 'does not exist' in failures[ghost]
@@ -302,7 +302,7 @@ def test_power_batches_and_per_desktop_refusals(ctl, adapter):
     off = [d['id'] for d in st if d['power'] == 'off'][:1]
     ghost = '00000000-0000-4000-8000-000000000000'
     failures, jobs = adapter.power(on + off + [ghost], 'stop')
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert jobs == [] and sorted(failures) == sorted(off + [ghost])
     assert failures[off[0]].startswith(H.ACTION_STATE_REFUSED + ': ') and 'does not exist' in failures[ghost]
     assert 2 <= ops(ctl)['batch_run_desktops'] <= 7
@@ -315,7 +315,7 @@ def test_power_batches_and_per_desktop_refusals(ctl, adapter):
     ctl.clear_stats()
     ids = [d['id'] for d in ctl.state()['desktops'] if d['power'] == 'on']
     failures, jobs = adapter.power(ids, 'restart', force=True)
-    raw_failures, failures = failures, texts(failures)
+    failures = texts(failures)
     assert failures == {} and ops(ctl) == {'batch_run_desktops': 3}
 
 
@@ -367,7 +367,7 @@ def test_send_message_follows_the_job(ctl, adapter):
     ctl.faults([{'kind': 'perid', 'ids': [bad], 'ops': ['send_notifications']}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'Patching at 22:00', message_type='warning', title='ignored')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert set(outcome) == set(s['session_id'] for s in sessions)
     assert outcome[sessions[0]['session_id']] and H.ACTION_FAULT in outcome[sessions[0]['session_id']]
     assert all(v is None for k, v in outcome.items() if k != sessions[0]['session_id'])
@@ -382,13 +382,13 @@ def test_send_message_refused_call_marks_its_sessions(ctl, adapter):
     sessions = adapter.list_sessions(adapter.list_desktops())
     ctl.faults([{'kind': 'throttle', 'ops': ['send_notifications']}])
     outcome = adapter.send_message(sessions, 'hello')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(v and 'APIG.0308' in v for v in outcome.values())
     assert ctl.state()['messages'] == []
     ctl.faults([{'kind': '5xx', 'ops': ['send_notifications'], 'phase': 'after', 'count': 1}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'hello')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert ops(ctl) == {'send_notifications': 1}  # never re-sent once it may have reached the server
     assert all(v for v in outcome.values())
 
@@ -400,7 +400,7 @@ def test_logoff_with_message(ctl, adapter):
         adapter.check_logoff_options(message='x' * (adapter.message_limit + 1))
     ctl.clear_stats()
     outcome = adapter.logoff(sessions, message='Logging off for patching')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert ops(ctl) == {'batch_logoff_desktops': 1}
     assert all(v is None for v in outcome.values()) and set(outcome) == set(s['session_id'] for s in sessions)
     ctl.advance(H.LOGOFF_SECONDS + 1)

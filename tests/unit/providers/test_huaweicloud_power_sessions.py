@@ -155,7 +155,7 @@ def test_pool_sub_job_failure_fails_only_that_desktops_sessions(ctl, adapter):
     ctl.faults([{'kind': 'perid', 'ids': [bad], 'ops': [POOL_NOTIFY]}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'hello', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     failed = dict((sid, err) for sid, err in outcome.items() if err)
     assert [s['desktop_id'] for s in sessions if s['session_id'] in failed] == [bad]
     assert H.ACTION_FAULT in failed[next(s['session_id'] for s in sessions if s['desktop_id'] == bad)]
@@ -170,7 +170,7 @@ def test_pool_notification_5xx_after_is_failed_and_never_resent(ctl, adapter):
     ctl.faults([{'kind': '5xx', 'rate': 1, 'ops': [POOL_NOTIFY], 'count': 1, 'phase': 'after'}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'once only', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert set(outcome) == set(s['session_id'] for s in sessions)
     assert all(err and 'HTTP 500' in err and H.SERVER_ERROR[1] in err for err in outcome.values())
     assert ops(ctl) == {POOL_NOTIFY: 1}  # no retry, no fallback to the per-desktop call, no job to follow
@@ -186,7 +186,7 @@ def test_pool_notification_lost_answer_is_failed_and_never_resent(ctl, adapter):
     ctl.faults([{'kind': 'drop', 'rate': 1, 'ops': [POOL_NOTIFY], 'count': 1, 'phase': 'after'}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'once only', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err and 'lost' in err for err in outcome.values())
     assert ops(ctl) == {POOL_NOTIFY: 1}
     ctl.sim.clock.advance(120)
@@ -199,7 +199,7 @@ def test_throttled_pool_notification_is_retried_and_delivered_once(ctl, adapter)
     ctl.faults([{'kind': 'throttle', 'ops': [POOL_NOTIFY], 'count': 2, 'retry_after': 0.01}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'hi', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err is None for err in outcome.values())
     assert ops(ctl)[POOL_NOTIFY] == 3 and ctl.stats()['faults'] == {'throttle': 2}
     got = deliveries(ctl)
@@ -214,7 +214,7 @@ def test_pool_call_refused_before_applying_falls_back_to_desktop_calls(ctl, adap
         s['pool'] = ghost['pool_id']  # the pool vanished between the listing and the send
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'hi', options={'whole_pool': {'id': ghost['pool_id'], 'name': 'gone'}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err is None for err in outcome.values())
     assert ops(ctl)[POOL_NOTIFY] == 1 and ops(ctl)[NOTIFY] == 1  # 400 WKS.0001: nothing applied, desktops call
     got = deliveries(ctl)
@@ -229,7 +229,7 @@ def test_sessions_outside_the_pool_go_through_the_desktop_call(ctl, adapter):
     extra = adapter.list_sessions(adapter.list_desktops(desktop_ids=[other[0]['id']]))
     ctl.clear_stats()
     outcome = adapter.send_message(sessions + extra, 'hi', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err is None for err in outcome.values()) and len(outcome) == len(sessions) + 1
     assert ops(ctl)[POOL_NOTIFY] == 1 and ops(ctl)[NOTIFY] == 1
     log = [e for e in ctl.stats(log=True)['log'] if e['write']]
@@ -263,7 +263,7 @@ def test_unreadable_job_marks_its_sessions_not_confirmed_without_resending(ctl, 
     ctl.faults([{'kind': '5xx', 'rate': 1, 'ops': ['show_job']}])
     ctl.clear_stats()
     outcome = adapter.send_message(sessions, 'hi', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err and 'could not be read' in err and 'not confirmed' in err for err in outcome.values())
     # the read is a safe call: asked again on every poll until the timeout; the send is never repeated
     assert ops(ctl)[POOL_NOTIFY] == 1 and ops(ctl)['show_job'] > 5
@@ -274,7 +274,7 @@ def test_job_still_running_after_the_timeout(ctl, adapter):
     sessions = pool_sessions(adapter, pool['id'])
     adapter.message_timeout = 1  # simulated seconds; the job waits JOB_QUEUE_SECONDS before running
     outcome = adapter.send_message(sessions, 'hi', options={'whole_pool': {'id': pool['id'], 'name': pool['name']}})
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err and 'still running after 1s' in err for err in outcome.values())
     assert ops(ctl)[POOL_NOTIFY] == 1
 
@@ -288,7 +288,7 @@ def test_logoff_5xx_after_is_failed_and_the_notice_shown_once(ctl, adapter):
     ctl.faults([{'kind': '5xx', 'rate': 1, 'ops': ['batch_logoff_desktops'], 'count': 1, 'phase': 'after'}])
     ctl.clear_stats()
     outcome = adapter.logoff(sessions, message='Logging you off for patching')
-    raw_outcome, outcome = outcome, texts(outcome)
+    outcome = texts(outcome)
     assert all(err and 'HTTP 500' in err for err in outcome.values())
     assert ops(ctl) == {'batch_logoff_desktops': 1}
     got = deliveries(ctl)
