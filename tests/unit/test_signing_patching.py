@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import sys
 from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
@@ -35,14 +33,12 @@ from huaweicloudsdkworkspace.v2 import model as HM
 
 from conftest import SimControl  # pylint: disable=import-error
 from core import Simulator  # pylint: disable=import-error
+from sim_helpers import sim_poller, subset  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils import patching, service
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import AlicloudAdapter
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), 'providers'))
-from patching_helpers import subset  # noqa: E402  pylint: disable=import-error,wrong-import-position
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
 
 HOSTILE = ('Write-Output \'It\'\'s "quoted" & piped | 100% ^caret <in> >out `tick` $(Get-Date) ${IFS} {{ x }}\'\n'
            'echo %PATH% !x! ^& && || > nul 2>&1\r\n\t\\\\server\\share Grüße 你好 ✓\nexit 0')
@@ -70,16 +66,6 @@ def capture(adapter):
     return sent
 
 
-def poller(sim):
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-        sim.clock.advance(seconds)
-
-    return lambda timeout: Poller(timeout, initial=1.0, factor=1.6, cap=10.0, sleep=sleep, clock=lambda: now[0])
-
-
 def running(adapter, pool):
     return [d for d in service.select(adapter, pool=pool).desktops if d['power_state'] == 'powered_on']
 
@@ -93,12 +79,12 @@ def huawei(clouds):
     ctl = SimControl(info, 'huaweicloud')
     ctl.reset()
     adapter = HuaweiAdapter(ctl.module_args(), policy=RetryPolicy(retries=1, base=0.001, cap=0.01))
-    adapter.poller_factory = poller(sim)
+    adapter.poller_factory = sim_poller(sim)
     sent = capture(adapter)
     pools = ctl.state()['pools']
     patching.rollout_image(adapter, service.select(adapter, pool=pools[0]['name']),
                            '8f2c6b1a-4e5d-4c3b-9a2f-1d0e7c6b5a41', canary=1, logoff_policy='force', notice='Bitte speichern',
-                           grace_minutes=2, poller_factory=poller(sim))
+                           grace_minutes=2, poller_factory=sim_poller(sim))
     patching.run_commands(adapter, service.select(adapter, pool=pools[1]['name']), command=HOSTILE, canary=2)
     patching.run_commands(adapter, subset(running(adapter, pools[2]['name'])[:3]), command=HOSTILE, canary=2)
     yield ctl.conn, sent
@@ -179,14 +165,14 @@ def alibaba(clouds):
     ctl = SimControl(info, 'alicloud')
     ctl.reset()
     adapter = AlicloudAdapter(ctl.module_args(), policy=RetryPolicy(retries=1, base=0.001, cap=0.01))
-    adapter.poller_factory = poller(sim)
+    adapter.poller_factory = sim_poller(sim)
     sent = capture(adapter)
     pools = ctl.state()['pools']
     for d in ctl.state()['desktops']:
         if d['pool'] == pools[0]['id'] and d['power'] != 'on':
             ctl.patch(d['id'], power='on', sessions=[])
     patching.rollout_image(adapter, service.select(adapter, pool=pools[0]['name']), 'm-sim0000000000043', canary=1,
-                           logoff_policy='force', poller_factory=poller(sim))
+                           logoff_policy='force', poller_factory=sim_poller(sim))
     patching.run_commands(adapter, subset(running(adapter, pools[1]['name'])[:3]), command=HOSTILE, canary=1)
     yield ctl.conn, sent
     adapter.close()

@@ -8,9 +8,7 @@ import time
 import pytest
 
 from outcomes import texts, unknown  # pylint: disable=import-error
-
-from conftest import SimControl
-from core import Simulator
+from sim_helpers import controlled, running  # pylint: disable=import-error
 
 import alicloud as A  # the simulator module (tests/simulator is on sys.path)
 
@@ -28,26 +26,15 @@ from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPo
 
 @pytest.fixture(scope='module')
 def ali_simulator(tmp_path_factory):
-    sim = Simulator(providers=('alicloud',), fleet=30, seed=11, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('alisim-adapter')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'alicloud', 11, 'alisim-adapter') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(ali_simulator, monkeypatch):
-    sim, info = ali_simulator
-    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override Session.verify, which would hide ca_path
-    # (transport issue, reported); keep the test independent of the environment.
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    c = SimControl(info, 'alicloud')
-    c.reset()
-    c.sim = sim
-    yield c
-    sim.options.pop('alicloud_clock_skew', None)
-    c.faults([])
+    with controlled(ali_simulator, 'alicloud', monkeypatch) as c:
+        yield c
+    ali_simulator[0].options.pop('alicloud_clock_skew', None)
 
 
 def make(ctl, **override):

@@ -7,10 +7,8 @@ import base64
 
 import pytest
 
-from patching_helpers import outcomes, sim_poller, spy, subset  # pylint: disable=import-error
+from sim_helpers import controlled, outcomes, running, sim_poller, spy, subset  # pylint: disable=import-error
 
-from conftest import SimControl  # pylint: disable=import-error
-from core import Simulator  # pylint: disable=import-error
 import alicloud_patching as AP  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils import patching, service
@@ -28,23 +26,14 @@ HOSTILE = ('Write-Output \'It\'\'s "quoted" & piped | 100% ^caret $(Get-Date) `t
 
 @pytest.fixture(scope='module')
 def ali(tmp_path_factory):
-    sim = Simulator(providers=('alicloud',), fleet=30, seed=47, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('aliimg')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'alicloud', 47, 'aliimg') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(ali, monkeypatch):
-    sim, info = ali
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    c = SimControl(info, 'alicloud')
-    c.reset()
-    c.sim = sim
-    yield c
-    c.faults([])
+    with controlled(ali, 'alicloud', monkeypatch) as c:
+        yield c
 
 
 @pytest.fixture

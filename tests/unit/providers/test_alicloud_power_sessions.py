@@ -9,9 +9,7 @@ import re
 import pytest
 
 from outcomes import texts  # pylint: disable=import-error
-
-from conftest import SimControl
-from core import Simulator
+from sim_helpers import controlled, running, sim_poller  # pylint: disable=import-error
 
 import alicloud as A  # the simulator module (tests/simulator is on sys.path)
 
@@ -20,7 +18,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, 
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import alicloud as adapter_mod
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import AlicloudAdapter
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
 
 RUN = {'alicloud_delivery': 'run_command'}
 CONSOLE = 'alicloud_console_message_id'
@@ -41,41 +39,20 @@ HOSTILE = [
 
 @pytest.fixture(scope='module')
 def ali_simulator(tmp_path_factory):
-    sim = Simulator(providers=('alicloud',), fleet=30, seed=23, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('alisim-power')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'alicloud', 23, 'alisim-power') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(ali_simulator, monkeypatch):
-    sim, info = ali_simulator
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    c = SimControl(info, 'alicloud')
-    c.reset()
-    c.sim = sim
-    c.provider_sim = sim.providers['alicloud']
-    yield c
-    c.faults([])
-
-
-def sim_poller(ctl):
-    """Pollers whose sleeps advance the simulated clock: no real waiting, deterministic timeouts."""
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-        ctl.sim.clock.advance(seconds)
-
-    return lambda timeout: Poller(timeout, initial=1.0, factor=1.6, cap=10.0, sleep=sleep, clock=lambda: now[0])
+    with controlled(ali_simulator, 'alicloud', monkeypatch) as c:
+        yield c
 
 
 @pytest.fixture
 def adapter(ctl):
     a = AlicloudAdapter(ctl.module_args(), policy=RetryPolicy(retries=4, base=0.01, cap=0.05))
-    a.poller_factory = sim_poller(ctl)
+    a.poller_factory = sim_poller(ctl.sim)
     yield a
     a.close()
 
@@ -227,7 +204,7 @@ def test_service_started_wakes_up_hibernated_and_second_run_writes_nothing(ctl, 
     set_power(ctl, members[2:5], 'off')
     ctl.clear_stats()
     selection = service.select(adapter, pool=target['name'])
-    entries, jobs = service.ensure_power(adapter, selection, 'started', poller_factory=sim_poller(ctl))
+    entries, jobs = service.ensure_power(adapter, selection, 'started', poller_factory=sim_poller(ctl.sim))
     assert jobs == []
     by_id = {e['id']: e for e in entries}
     assert all(not e['failed'] for e in entries), [e['msg'] for e in entries if e['failed']]
@@ -241,7 +218,7 @@ def test_service_started_wakes_up_hibernated_and_second_run_writes_nothing(ctl, 
     assert all(sim_desktops(ctl)[i]['power'] == 'on' for i in members)
     ctl.clear_stats()
     entries, jobs = service.ensure_power(adapter, service.select(adapter, pool=target['id']), 'started',
-                                         poller_factory=sim_poller(ctl))
+                                         poller_factory=sim_poller(ctl.sim))
     assert not any(e['changed'] or e['failed'] for e in entries)
     assert ctl.stats()['writes'] == 0
 

@@ -8,9 +8,9 @@ import pytest
 
 from outcomes import texts, unknown  # pylint: disable=import-error
 import requests
+from sim_helpers import running  # pylint: disable=import-error
 
 from conftest import SimControl  # pylint: disable=import-error
-from core import Simulator  # pylint: disable=import-error
 import horizon as hzsim  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
@@ -31,11 +31,8 @@ def _no_ca_bundle_env(monkeypatch):
 
 @pytest.fixture(scope='module')
 def hsim(tmp_path_factory):
-    sim = Simulator(providers=('horizon',), fleet=30, seed=5, time_scale=1.0, tls=True, token_lifetime=LIFETIME,
-                    state_dir=str(tmp_path_factory.mktemp('hzadapter')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'horizon', 5, 'hzadapter', token_lifetime=LIFETIME) as simulator:
+        yield simulator
 
 
 @pytest.fixture

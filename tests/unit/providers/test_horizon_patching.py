@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from patching_helpers import outcomes, sim_poller, spy, subset  # pylint: disable=import-error
+from sim_helpers import controlled, outcomes, running, sim_poller, spy, subset  # pylint: disable=import-error
 
-from conftest import SimControl  # pylint: disable=import-error
-from core import Simulator  # pylint: disable=import-error
 import horizon_patching as HP  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils import patching, service
@@ -38,22 +36,14 @@ def _no_ca_bundle_env(monkeypatch):
 
 @pytest.fixture(scope='module')
 def hz(tmp_path_factory):
-    sim = Simulator(providers=('horizon',), fleet=30, seed=41, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('hzimg')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'horizon', 41, 'hzimg') as simulator:
+        yield simulator
 
 
 @pytest.fixture
-def ctl(hz):
-    sim, info = hz
-    c = SimControl(info, 'horizon')
-    c.reset()
-    c.sim = sim
-    c.provider_sim = sim.providers['horizon']
-    yield c
-    c.faults([])
+def ctl(hz, monkeypatch):
+    with controlled(hz, 'horizon', monkeypatch) as c:
+        yield c
 
 
 @pytest.fixture

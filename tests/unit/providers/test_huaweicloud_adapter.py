@@ -7,9 +7,7 @@ import json
 import pytest
 
 from outcomes import texts, unknown  # pylint: disable=import-error
-
-from conftest import SimControl
-from core import Simulator
+from sim_helpers import controlled, running  # pylint: disable=import-error
 
 import huaweicloud as H  # the simulator module (tests/simulator is on sys.path)
 
@@ -17,7 +15,6 @@ from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ApiError, AuthError, ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import base
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter, power_state
-from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
 
 POWER = {'on': base.POWERED_ON, 'off': base.POWERED_OFF, 'hibernated': base.SUSPENDED}
@@ -25,28 +22,15 @@ POWER = {'on': base.POWERED_ON, 'off': base.POWERED_OFF, 'hibernated': base.SUSP
 
 @pytest.fixture(scope='module')
 def hw_simulator(tmp_path_factory):
-    sim = Simulator(providers=('huaweicloud',), fleet=30, seed=11, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('hwsim-adapter')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'huaweicloud', 11, 'hwsim-adapter') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(hw_simulator, monkeypatch):
-    sim, info = hw_simulator
-    # requests lets REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE override Session.verify, which would hide ca_path.
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', raising=False)
-    signing.clear_token_cache()
-    c = SimControl(info, 'huaweicloud')
-    c.reset()
-    c.sim = sim
-    yield c
-    sim.options.pop('huawei_clock_skew', None)
-    c.faults([])
-    signing.clear_token_cache()
+    with controlled(hw_simulator, 'huaweicloud', monkeypatch) as c:
+        yield c
+    hw_simulator[0].options.pop('huawei_clock_skew', None)
 
 
 def make(ctl, **override):

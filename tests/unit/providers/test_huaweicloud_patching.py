@@ -10,16 +10,13 @@ from __future__ import annotations
 import pytest
 from huaweicloudsdkworkspace.v2 import model as HM
 
-from patching_helpers import outcomes, sim_poller, spy, subset  # pylint: disable=import-error
+from sim_helpers import controlled, outcomes, running, sim_poller, spy, subset  # pylint: disable=import-error
 
-from conftest import SimControl  # pylint: disable=import-error
-from core import Simulator  # pylint: disable=import-error
 import huaweicloud_patching as HWP  # pylint: disable=import-error
 
 from ansible_collections.vdi.fleet.plugins.module_utils import patching, service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter
-from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
 
 NEW = '8f2c6b1a-4e5d-4c3b-9a2f-1d0e7c6b5a41'
@@ -37,25 +34,14 @@ def fields(model):
 
 @pytest.fixture(scope='module')
 def hw(tmp_path_factory):
-    sim = Simulator(providers=('huaweicloud',), fleet=30, seed=43, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('hwimg')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'huaweicloud', 43, 'hwimg') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(hw, monkeypatch):
-    sim, info = hw
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', raising=False)
-    signing.clear_token_cache()
-    c = SimControl(info, 'huaweicloud')
-    c.reset()
-    c.sim = sim
-    yield c
-    c.faults([])
+    with controlled(hw, 'huaweicloud', monkeypatch) as c:
+        yield c
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 
 from outcomes import texts  # pylint: disable=import-error
+from sim_helpers import controlled, running, sim_poller  # pylint: disable=import-error
 
 from conftest import SimControl
-from core import Simulator
 
 import huaweicloud as H  # the simulator module (tests/simulator is on sys.path)
 
@@ -22,8 +22,7 @@ from ansible_collections.vdi.fleet.plugins.module_utils import service
 from ansible_collections.vdi.fleet.plugins.module_utils.errors import ConfigError
 from ansible_collections.vdi.fleet.plugins.module_utils.providers import huaweicloud as adapter_mod
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter
-from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as signing
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
 
 POOL_NOTIFY = 'send_desktop_pool_notifications'
 NOTIFY = 'send_notifications'
@@ -31,44 +30,21 @@ NOTIFY = 'send_notifications'
 
 @pytest.fixture(scope='module')
 def hw_simulator(tmp_path_factory):
-    sim = Simulator(providers=('huaweicloud',), fleet=30, seed=29, time_scale=1.0, tls=True,
-                    state_dir=str(tmp_path_factory.mktemp('hwsim-power-sessions')))
-    info = sim.start()
-    yield sim, info
-    sim.stop()
+    with running(tmp_path_factory, 'huaweicloud', 29, 'hwsim-power-sessions') as simulator:
+        yield simulator
 
 
 @pytest.fixture
 def ctl(hw_simulator, monkeypatch):
-    sim, info = hw_simulator
-    monkeypatch.delenv('REQUESTS_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('CURL_CA_BUNDLE', raising=False)
-    monkeypatch.delenv('HUAWEICLOUD_SDK_IAM_ENDPOINT', raising=False)
-    signing.clear_token_cache()
-    c = SimControl(info, 'huaweicloud')
-    c.reset()
-    c.sim = sim
-    yield c
-    c.faults([])
-    signing.clear_token_cache()
-
-
-def sim_poller(ctl):
-    """Pollers whose sleeps advance the simulated clock: no real waiting, deterministic timeouts."""
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-        ctl.sim.clock.advance(seconds)
-
-    return lambda timeout: Poller(timeout, initial=1.0, factor=1.6, cap=10.0, sleep=sleep, clock=lambda: now[0])
+    with controlled(hw_simulator, 'huaweicloud', monkeypatch) as c:
+        yield c
 
 
 def make(args, ctl):
     args = dict((k, v) for k, v in args.items() if v is not None)
     a = HuaweiAdapter(args, policy=RetryPolicy(retries=4, base=0.01, cap=0.05))
     a.throttle_wait = 0.01
-    a.poller_factory = sim_poller(ctl)
+    a.poller_factory = sim_poller(ctl.sim)
     return a
 
 
@@ -313,7 +289,7 @@ def test_password_ready_block_runs_power_and_messages(ctl):
         pool, members, idle, off = pool_fixture(ctl)
         ctl.patch(off, power='on')
         selection = service.select(a, pool=pool['name'])
-        entries, jobs = service.ensure_power(a, selection, 'stopped', force=True, poller_factory=sim_poller(ctl))
+        entries, jobs = service.ensure_power(a, selection, 'stopped', force=True, poller_factory=sim_poller(ctl.sim))
         assert not any(e['failed'] for e in entries), entries
         assert [j['scope'] for j in jobs] == ['pool'] and jobs[0]['status'] == 'success'
         assert all(d['power'] == 'off' for d in ctl.state()['desktops'] if d['pool'] == pool['id'])

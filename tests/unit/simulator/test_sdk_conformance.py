@@ -40,9 +40,10 @@ from huaweicloudsdkworkspace.v2 import WorkspaceClient
 
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.alicloud import AlicloudAdapter, command_content
 from ansible_collections.vdi.fleet.plugins.module_utils.providers.huaweicloud import HuaweiAdapter
-from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller, RetryPolicy
+from ansible_collections.vdi.fleet.plugins.module_utils.transport import RetryPolicy
 from conftest import SimControl
 from core import Simulator
+from sim_helpers import sim_poller  # pylint: disable=import-error
 
 import alicloud as A  # the simulator modules (tests/simulator is on sys.path)
 import huaweicloud as H
@@ -778,21 +779,10 @@ class Recorder:
         return resp
 
 
-def sim_poller(ctl):
-    """Pollers whose sleeps move the simulated clock: jobs and invocations finish without real waiting."""
-    now = [0.0]
-
-    def sleep(seconds):
-        now[0] += seconds
-        ctl.advance(seconds)
-
-    return lambda timeout: Poller(timeout, initial=1.0, factor=1.6, cap=10.0, sleep=sleep, clock=lambda: now[0])
-
-
 def adapter_of(cls, ctl, recorder):
     args = dict((k, v) for k, v in ctl.module_args().items() if v is not None)
     adapter = cls(args, policy=RetryPolicy(retries=2, base=0.001, cap=0.01, sleep=lambda s: None))
-    adapter.poller_factory = sim_poller(ctl)
+    adapter.poller_factory = sim_poller(ctl.sim)
     adapter.http.session.hooks['response'].append(recorder.hook)
     return adapter
 

@@ -1,12 +1,54 @@
-"""Helpers of the image-rollout and command tests: simulated-clock pollers and a spy on what left an adapter."""
+"""Helpers of the adapter tests against the in-process simulator: a simulator per test module and the control
+handle of each test, simulated-clock pollers, and a spy on what left an adapter."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from urllib.parse import parse_qs, urlsplit
 
+from conftest import SimControl  # pylint: disable=import-error
+from core import Simulator  # pylint: disable=import-error
+
 from ansible_collections.vdi.fleet.plugins.module_utils.service import Selection
+from ansible_collections.vdi.fleet.plugins.module_utils.signing import huawei as huawei_signing
 from ansible_collections.vdi.fleet.plugins.module_utils.transport import Poller
+
+#: requests lets these override Session.verify, which would hide ca_path (and Huawei's SDK variable its IAM
+#: endpoint): the tests do not depend on the environment they run in
+ENVIRONMENT = ('REQUESTS_CA_BUNDLE', 'CURL_CA_BUNDLE', 'HUAWEICLOUD_SDK_IAM_ENDPOINT')
+
+
+@contextlib.contextmanager
+def running(tmp_path_factory, provider, seed, label, **options):
+    """A simulator of ``provider`` alone (30 desktops, TLS, real-time clock), started and stopped around a test
+    module; yields ``(sim, info)``."""
+    sim = Simulator(providers=(provider,), fleet=30, seed=seed, time_scale=1.0, tls=True,
+                    state_dir=str(tmp_path_factory.mktemp(label)), **options)
+    info = sim.start()
+    try:
+        yield sim, info
+    finally:
+        sim.stop()
+
+
+@contextlib.contextmanager
+def controlled(simulator, provider, monkeypatch):
+    """The control handle of one test on a fresh fleet (``sim`` and ``provider_sim`` attached); no cached Huawei
+    token before or after, no fault rules after."""
+    sim, info = simulator
+    for name in ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+    huawei_signing.clear_token_cache()
+    ctl = SimControl(info, provider)
+    ctl.reset()
+    ctl.sim = sim
+    ctl.provider_sim = sim.providers[provider]
+    try:
+        yield ctl
+    finally:
+        ctl.faults([])
+        huawei_signing.clear_token_cache()
 
 
 def sim_poller(sim):
